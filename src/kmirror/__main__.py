@@ -1,0 +1,5 @@
+"""`python -m kmirror` runs the CLI."""
+
+from kmirror.cli import main
+
+raise SystemExit(main())

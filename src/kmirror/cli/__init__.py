@@ -1,0 +1,94 @@
+"""The `kmirror` command: one module per subcommand; this one parses and dispatches.
+
+Only kmirror's own errors are caught here: they print as ``Type: message`` (one line per
+problem) and exit with the error's code (2 for bad input). Anything else is a bug and keeps its
+traceback. ``--verbose`` shows tracebacks for our errors too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+from kmirror import __version__
+from kmirror.errors import KmirrorError
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors name the closest valid flag and exit with code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the problem (with a 'did you mean' when a flag is misspelt) and exit 2."""
+        hint = ""
+        if "unrecognized arguments:" in message:
+            unknown = message.split("unrecognized arguments:", 1)[1].split()
+            flags = [s for a in self._actions for s in a.option_strings]
+            for arg in unknown:
+                name = arg.split("=", 1)[0]
+                close = difflib.get_close_matches(name, flags, n=1, cutoff=0.6)
+                if close:
+                    hint = f" (did you mean {close[0]}?)"
+                    break
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+
+
+def build_parser() -> Parser:
+    """The whole command line: global flags and one sub-parser per subcommand."""
+    from kmirror.cli import local as local_cmd
+    from kmirror.cli import run as run_cmd
+
+    parser = Parser(
+        prog="kmirror",
+        description="Mirror Kafka topics between clusters: lossless, in order, observable.",
+    )
+    parser.add_argument("--version", action="version", version=f"kmirror {__version__}")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="debug logging and tracebacks on errors"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    run_cmd.register(commands)
+    local_cmd.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kmirror` console script; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    verbose = bool(args.verbose)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s" if verbose else "%(message)s",
+        stream=sys.stderr,
+    )
+    if not verbose:
+        logging.getLogger("kmirror.librdkafka").setLevel(logging.ERROR)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except KmirrorError as exc:
+        if verbose:
+            traceback.print_exc()
+        name = type(exc).__name__
+        lines = str(exc).splitlines() or [""]
+        print(f"{name}: {lines[0]}", file=sys.stderr)
+        for line in lines[1:]:
+            print(f"{name}: {line}" if _is_problem(exc) else line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _is_problem(exc: KmirrorError) -> bool:
+    from kmirror.errors import ConfigError
+
+    return isinstance(exc, ConfigError)

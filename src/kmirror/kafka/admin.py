@@ -1,0 +1,177 @@
+"""Cluster metadata and topic administration over confluent-kafka's AdminClient."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import (
+    AdminClient,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+    OffsetSpec,
+)
+
+from kmirror.errors import ClusterUnreachable, MirrorError
+
+_QUIET = {"log_level": 0}
+_DYNAMIC_TOPIC = ConfigSource.DYNAMIC_TOPIC_CONFIG
+_log = logging.getLogger("kmirror.librdkafka")
+
+
+def client_logger() -> logging.Logger:
+    """The logger librdkafka's messages are routed to (instead of raw stderr)."""
+    return _log
+
+
+def probe_cluster(bootstrap_servers: str, timeout_s: float) -> str:
+    """Ask a cluster for its metadata; return its cluster id or raise ClusterUnreachable."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **_QUIET})
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ClusterUnreachable(
+            f"{bootstrap_servers}: no answer to a metadata request within {timeout_s:g} s"
+        ) from exc
+    return str(metadata.cluster_id)
+
+
+@dataclass(frozen=True)
+class TopicDescription:
+    """A topic as the mirror needs to know it."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+    """Settings set on the topic itself (not broker defaults)."""
+
+
+class Admin:
+    """Admin operations on one cluster; ``label`` names it in error messages."""
+
+    def __init__(self, settings: Mapping[str, str], label: str) -> None:
+        self.label = label
+        self._settings = dict(settings)
+        self._client = AdminClient({**self._settings, "logger": _log})
+
+    def cluster_id(self, timeout_s: float = 15.0) -> str:
+        """The cluster's id; raises ClusterUnreachable when it does not answer."""
+        try:
+            return str(self._client.list_topics(timeout=timeout_s).cluster_id)
+        except KafkaException as exc:
+            raise ClusterUnreachable(self._unreachable(timeout_s)) from exc
+
+    def _unreachable(self, timeout_s: float) -> str:
+        servers = self._settings.get("bootstrap.servers", "?")
+        return (
+            f"{self.label} cluster ({servers}) did not answer a metadata request within "
+            f"{timeout_s:g} s: check bootstrap.servers, that the brokers run, and the "
+            "security settings"
+        )
+
+    def topics(self, timeout_s: float = 15.0) -> dict[str, int]:
+        """Every topic of the cluster with its partition count."""
+        try:
+            metadata = self._client.list_topics(timeout=timeout_s)
+        except KafkaException as exc:
+            raise ClusterUnreachable(self._unreachable(timeout_s)) from exc
+        return {
+            name: len(topic.partitions)
+            for name, topic in metadata.topics.items()
+            if topic.error is None or topic.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
+        }
+
+    def describe(self, names: Iterable[str], timeout_s: float = 30.0) -> dict[str, TopicDescription]:
+        """Partition count, replication factor and topic-level configs of existing topics."""
+        names = list(names)
+        if not names:
+            return {}
+        metadata = self._client.list_topics(timeout=timeout_s)
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+        futures = self._client.describe_configs(resources, request_timeout=timeout_s)
+        result: dict[str, TopicDescription] = {}
+        for resource, future in futures.items():
+            name = resource.name
+            try:
+                entries = future.result()
+            except KafkaException as exc:
+                raise MirrorError(
+                    f"{self.label} cluster: cannot read the configs of topic {name}: "
+                    f"{exc.args[0].str() if exc.args else exc}"
+                ) from exc
+            topic = metadata.topics.get(name)
+            if topic is None:
+                continue
+            replicas = max((len(p.replicas) for p in topic.partitions.values()), default=1)
+            configs = {
+                key: entry.value
+                for key, entry in entries.items()
+                if entry.source == _DYNAMIC_TOPIC and entry.value is not None
+            }
+            result[name] = TopicDescription(name, len(topic.partitions), replicas, configs)
+        return result
+
+    def create_topic(
+        self, name: str, partitions: int, replication_factor: int, configs: Mapping[str, str]
+    ) -> bool:
+        """Create a topic; False when it already exists (created meanwhile by another stream)."""
+        new = NewTopic(name, partitions, replication_factor, config=dict(configs))
+        future = self._client.create_topics([new], request_timeout=30)[name]
+        try:
+            future.result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                return False
+            raise MirrorError(
+                f"{self.label} cluster: cannot create topic {name} "
+                f"({partitions} partitions): {error.str()}"
+            ) from exc
+        return True
+
+    def add_partitions(self, name: str, total: int) -> None:
+        """Grow a topic to ``total`` partitions."""
+        future = self._client.create_partitions([NewPartitions(name, total)], request_timeout=30)
+        try:
+            future[name].result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.INVALID_PARTITIONS:  # already that many (race)
+                return
+            raise MirrorError(
+                f"{self.label} cluster: cannot grow topic {name} to {total} partitions: "
+                f"{error.str()}"
+            ) from exc
+
+    def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The log-end offsets (read_committed: last stable offsets) of the given partitions."""
+        request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
+        if not request:
+            return {}
+        futures = self._client.list_offsets(
+            request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=30
+        )
+        return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+
+    def committed_offsets(
+        self, group: str, partitions: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        """The group's committed offsets for those partitions (-1 where none)."""
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        if not tps:
+            return {}
+        request = [ConsumerGroupTopicPartitions(group, tps)]
+        future = self._client.list_consumer_group_offsets(request, request_timeout=30)[group]
+        return {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
+

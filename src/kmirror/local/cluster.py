@@ -1,0 +1,341 @@
+"""Real single-node KRaft clusters (combined broker + controller) run as local Java processes.
+
+Each cluster lives in ``<local dir>/<name>/``: ``server.properties``, ``log4j2.properties``,
+``data/`` (the log directory, formatted once with its own cluster id), ``broker.log`` (all the
+broker prints), ``broker.pid`` and ``cluster.json`` (ports and cluster id, so a restart keeps
+the same addresses). The local dir is ``$KMIRROR_LOCAL_DIR`` or ``<cache>/local``.
+
+Brokers run in their own session so they outlive the ``kmirror local up`` that started them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmirror.errors import LocalClusterError
+from kmirror.local.distribution import KafkaDistribution, cache_root
+
+HEAP = "512m"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+LOG_TAIL_LINES = 20
+
+Probe = Callable[[str, float], str]
+"""(bootstrap_servers, timeout_s) -> cluster id; raises when the cluster does not answer."""
+
+
+def local_dir() -> Path:
+    """The folder holding every local cluster's files."""
+    return Path(os.environ.get("KMIRROR_LOCAL_DIR", cache_root() / "local"))
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What `kmirror local up/status --json` reports for one cluster."""
+
+    name: str
+    bootstrap_servers: str
+    data_dir: str
+    log_file: str
+    pid: int | None
+    cluster_id: str
+
+    def as_json(self) -> dict[str, object]:
+        """The JSON object of this cluster, in the documented key order."""
+        return {
+            "name": self.name,
+            "bootstrap_servers": self.bootstrap_servers,
+            "data_dir": self.data_dir,
+            "log_file": self.log_file,
+            "pid": self.pid,
+        }
+
+
+class LocalCluster:
+    """One named local cluster: its files, its ports and its broker process."""
+
+    def __init__(self, name: str, root: Path | None = None) -> None:
+        if not name or not all(c.isalnum() or c in "-_" for c in name):
+            raise LocalClusterError(
+                f"cluster name {name!r}: use letters, digits, '-' or '_' only"
+            )
+        self.name = name
+        self.home = (root or local_dir()) / name
+        self.data_dir = self.home / "data"
+        self.log_file = self.home / "broker.log"
+        self.pid_file = self.home / "broker.pid"
+        self.state_file = self.home / "cluster.json"
+        self.config_file = self.home / "server.properties"
+        self.log4j_file = self.home / "log4j2.properties"
+
+    # --- state -------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, object]:
+        if not self.state_file.exists():
+            return {}
+        try:
+            loaded = json.loads(self.state_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise LocalClusterError(
+                f"{self.state_file}: unreadable ({exc}); run `kmirror local down --purge`"
+            ) from exc
+        return loaded if isinstance(loaded, dict) else {}
+
+    @property
+    def port(self) -> int | None:
+        """The client (PLAINTEXT) port, once chosen."""
+        value = self._state().get("port")
+        return value if isinstance(value, int) else None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The address clients connect to."""
+        return f"127.0.0.1:{self.port}"
+
+    def info(self) -> ClusterInfo:
+        """The cluster's description for status output."""
+        state = self._state()
+        return ClusterInfo(
+            name=self.name,
+            bootstrap_servers=self.bootstrap_servers,
+            data_dir=str(self.data_dir),
+            log_file=str(self.log_file),
+            pid=self.running_pid(),
+            cluster_id=str(state.get("cluster_id", "")),
+        )
+
+    # --- process -----------------------------------------------------------------------------
+
+    def running_pid(self) -> int | None:
+        """The broker's pid when it runs; None when stopped (a stale pid file is removed).
+
+        A pid file that names a live process which is not this cluster's broker (the pid was
+        reused after a crash) is an error: kmirror will not guess whether to kill it.
+        """
+        if not self.pid_file.exists():
+            return None
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        cmdline = _cmdline(pid)
+        if cmdline is None:
+            # Process gone (crash, reboot, kill -9): a stale pid file, safe to forget.
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        if str(self.config_file) not in cmdline:
+            raise LocalClusterError(
+                f"stale pid file {self.pid_file}: it names process {pid}, which is not cluster "
+                f"'{self.name}' (it runs `{cmdline[:80]}`); if that process is unrelated, "
+                f"delete {self.pid_file} and run the command again"
+            )
+        return pid
+
+    def start(self, dist: KafkaDistribution, probe: Probe) -> bool:
+        """Start the broker unless it runs; wait until it answers. True when it was started."""
+        if self.running_pid() is not None:
+            return False
+        self.home.mkdir(parents=True, exist_ok=True)
+        state = self._state()
+        port, controller_port = _choose_ports(state)
+        cluster_id = str(state.get("cluster_id") or _new_cluster_id())
+        self.state_file.write_text(
+            json.dumps({"port": port, "controller_port": controller_port, "cluster_id": cluster_id})
+        )
+        self._write_configs(port, controller_port)
+        if not (self.data_dir / "meta.properties").exists():
+            self._format(dist, cluster_id)
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    dist.java, f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseG1GC",
+                    "-Djava.awt.headless=true",
+                    f"-Dlog4j2.configurationFile={self.log4j_file}",
+                    "-cp", dist.classpath, "kafka.Kafka", str(self.config_file),
+                ],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+        self._wait_until_up(process, probe)
+        return True
+
+    def _write_configs(self, port: int, controller_port: int) -> None:
+        self.config_file.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=1",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=4",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "transaction.state.log.num.partitions=4",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    # A mirror must create its target topics itself: never by accident.
+                    "auto.create.topics.enable=false",
+                    "log.segment.bytes=67108864",
+                    "num.network.threads=2",
+                    "num.io.threads=4",
+                    "",
+                ]
+            )
+        )
+        self.log4j_file.write_text(
+            "\n".join(
+                [
+                    "status = warn",
+                    "appender.out.type = Console",
+                    "appender.out.name = OUT",
+                    "appender.out.layout.type = PatternLayout",
+                    "appender.out.layout.pattern = [%d] %p %m (%c)%n",
+                    "rootLogger.level = INFO",
+                    "rootLogger.appenderRef.out.ref = OUT",
+                    "logger.kafka.name = kafka",
+                    "logger.kafka.level = INFO",
+                    "logger.state.name = state.change.logger",
+                    "logger.state.level = WARN",
+                    "",
+                ]
+            )
+        )
+
+    def _format(self, dist: KafkaDistribution, cluster_id: str) -> None:
+        with self.log_file.open("ab") as log:
+            result = subprocess.run(
+                [
+                    dist.java, "-Xmx256m", f"-Dlog4j2.configurationFile={self.log4j_file}",
+                    "-cp", dist.classpath, "kafka.tools.StorageTool", "format",
+                    "-t", cluster_id, "-c", str(self.config_file),
+                ],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                timeout=120, check=False,
+            )
+        if result.returncode != 0:
+            raise LocalClusterError(
+                f"cluster '{self.name}': formatting {self.data_dir} failed "
+                f"(exit {result.returncode}); last lines of {self.log_file}:\n"
+                + self.log_tail()
+            )
+
+    def _wait_until_up(self, process: subprocess.Popen[bytes], probe: Probe) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        last_error = ""
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise LocalClusterError(
+                    f"cluster '{self.name}': the broker exited with code {process.returncode} "
+                    f"while starting; last lines of {self.log_file}:\n{self.log_tail()}"
+                )
+            try:
+                probe(self.bootstrap_servers, 2.0)
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not up yet"
+                last_error = str(exc)
+            time.sleep(0.3)
+        self.stop()
+        raise LocalClusterError(
+            f"cluster '{self.name}' did not answer a metadata request at "
+            f"{self.bootstrap_servers} within {START_TIMEOUT_S:.0f} s ({last_error}); "
+            f"it was stopped. Last lines of {self.log_file}:\n{self.log_tail()}"
+        )
+
+    def stop(self) -> bool:
+        """Stop the broker (SIGTERM, then SIGKILL after a grace period). True when it ran."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline and _cmdline(pid) is not None:
+            time.sleep(0.2)
+        if _cmdline(pid) is not None:
+            _signal(pid, signal.SIGKILL)
+            while _cmdline(pid) is not None:
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def purge(self) -> None:
+        """Delete every file of the cluster (data, logs, ports); it must be stopped."""
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of the broker's log, indented for error messages."""
+        try:
+            content = self.log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return "  (no log yet)"
+        return "\n".join("  " + line for line in content[-lines:])
+
+
+def _choose_ports(state: dict[str, object]) -> tuple[int, int]:
+    """Keep the stored ports when both are free, else pick new free loopback ports."""
+    port, controller_port = state.get("port"), state.get("controller_port")
+    if (
+        isinstance(port, int) and isinstance(controller_port, int)
+        and _port_free(port) and _port_free(controller_port)
+    ):
+        return port, controller_port
+    return _free_port(), _free_port()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _cmdline(pid: int) -> str | None:
+    """The command line of a live process, or None when there is none (zombies count as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+        if status.rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError):
+        return None
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
