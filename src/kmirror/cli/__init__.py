@@ -61,8 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kmirror` console script; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(args_list)
-    verbose = bool(args.verbose)
+    verbose = "--verbose" in args_list or "-v" in args_list
+    try:
+        args = parser.parse_args(args_list)
+    except KmirrorError as exc:
+        return _report(exc, verbose)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s" if verbose else "%(message)s",
@@ -76,19 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except KmirrorError as exc:
-        if verbose:
-            traceback.print_exc()
-        name = type(exc).__name__
-        lines = str(exc).splitlines() or [""]
-        print(f"{name}: {lines[0]}", file=sys.stderr)
-        for line in lines[1:]:
-            print(f"{name}: {line}" if _is_problem(exc) else line, file=sys.stderr)
-        return exc.exit_code
+        return _report(exc, verbose)
     except KeyboardInterrupt:
         return 130
 
 
-def _is_problem(exc: KmirrorError) -> bool:
+def _report(exc: KmirrorError, verbose: bool) -> int:
+    """Print an expected error as `Type: message` lines; return its exit code."""
     from kmirror.errors import ConfigError
 
-    return isinstance(exc, ConfigError)
+    if verbose:
+        traceback.print_exc()
+    name = type(exc).__name__
+    lines = str(exc).splitlines() or [""]
+    print(f"{name}: {lines[0]}", file=sys.stderr)
+    for line in lines[1:]:
+        print(f"{name}: {line}" if isinstance(exc, ConfigError) else line, file=sys.stderr)
+    return exc.exit_code

@@ -26,6 +26,11 @@ def register(commands: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
+    fetch = actions.add_parser(
+        "fetch", help="download the pinned Kafka jars from Maven Central (done by `up` too)"
+    )
+    fetch.set_defaults(handler=_fetch)
+
     up = actions.add_parser("up", help="start the clusters (idempotent) and print their addresses")
     up.add_argument(
         "--name", action="append", dest="names", metavar="NAME",
@@ -65,6 +70,12 @@ def _print_report(report: LocalReport, as_json: bool) -> None:
             cluster.data_dir,
         )
     console.print(table)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    dist = local.ensure_kafka(quiet=False)
+    print(f"Kafka {dist.version}: {dist.libs_dir}")
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -1,7 +1,127 @@
-"""`kmirror run` (being built)."""
+"""`kmirror run`: mirror topics from one or more source clusters into a target cluster.
 
+The classic MirrorMaker invocation works verbatim:
+``kmirror run --consumer.config source.properties --num.streams 2
+--producer.config target.properties --whitelist=".*"``
+"""
+
+from __future__ import annotations
+
+import argparse
 from typing import Any
+
+from kmirror.config.settings import load_mirror_settings
+from kmirror.errors import ConfigError
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
 
 
 def register(commands: Any) -> None:
-    """Placeholder until the mirror lands."""
+    """Add the `run` subcommand."""
+    parser = commands.add_parser(
+        "run",
+        help="mirror topics from source cluster(s) into a target cluster",
+        description="Mirror topics, losslessly and in order: source partition p goes to "
+        "target partition p; source offsets are committed only after the target "
+        "acknowledged every earlier record.",
+    )
+    clusters = parser.add_argument_group("clusters")
+    clusters.add_argument(
+        "--consumer.config", dest="consumer_configs", action="append", metavar="FILE",
+        default=[],
+        help="source cluster settings (.properties); repeat for several source clusters",
+    )
+    clusters.add_argument(
+        "--producer.config", dest="producer_config", metavar="FILE",
+        help="target cluster settings (.properties)",
+    )
+    topics = parser.add_argument_group(
+        "topics", "Java regular expressions matched against the whole topic name; a comma "
+        "means 'or' (a,b selects topics a and b); \\Q...\\E quotes. Internal topics are "
+        "never mirrored.",
+    )
+    topics.add_argument("--whitelist", "--include", dest="include", metavar="REGEX",
+                        action=_Once, help="topics to mirror")
+    topics.add_argument("--blacklist", "--exclude", dest="exclude", metavar="REGEX",
+                        action=_Once, help="topics to leave out")
+    topics.add_argument(
+        "--topic.refresh.interval.ms", dest="topic_refresh_interval_ms", type=int,
+        default=10000, metavar="MS", help="how often to look for new topics and partitions "
+        "(default 10000)",
+    )
+    topics.add_argument(
+        "--replication.factor", dest="replication_factor", type=int, default=-1, metavar="N",
+        help="replication factor of created target topics (default: the target's default)",
+    )
+    work = parser.add_argument_group("parallelism and delivery")
+    work.add_argument("--num.streams", dest="num_streams", type=int, default=1, metavar="N",
+                      help="stream processes per source cluster, one group member each "
+                      "(default 1)")
+    work.add_argument("--num.producers", dest="num_producers", type=int, default=1,
+                      metavar="N", help="producers per stream; a partition always uses the "
+                      "same one (default 1)")
+    work.add_argument(
+        "--offset.commit.interval.ms", dest="offset_commit_interval_ms", type=int,
+        default=5000, metavar="MS", help="how often acknowledged source offsets are "
+        "committed (default 5000)",
+    )
+    work.add_argument(
+        "--abort.on.send.failure", dest="abort_on_send_failure", type=_bool, default=True,
+        metavar="BOOL", help="true (default): a record the target refuses stops the mirror; "
+        "false: only its partition stops, and is reported",
+    )
+    work.add_argument("--message.handler", dest="message_handler", metavar="MODULE:CLASS",
+                      help="a class with handle(record) -> records, to transform records")
+    work.add_argument("--message.handler.args", dest="message_handler_args", metavar="TEXT",
+                      help="the argument passed to the handler's constructor")
+    work.add_argument(
+        "--until-caught-up", dest="until_caught_up", action="store_true",
+        help="stop (exit 0) once every selected partition reached the end offset it had "
+        "when mirroring began",
+    )
+    parser.set_defaults(handler=_run)
+
+
+class _Once(argparse.Action):
+    """A flag given once, under any of its names (--whitelist and --include conflict)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+        values: Any, option_string: str | None = None,
+    ) -> None:
+        seen = getattr(namespace, f"_{self.dest}_flag", None)
+        if seen is not None:
+            raise ConfigError([
+                f"{option_string} conflicts with {seen}: give the {self.dest} regular "
+                "expression once (a comma joins several: a,b)"
+            ])
+        setattr(namespace, f"_{self.dest}_flag", option_string)
+        setattr(namespace, self.dest, values)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kmirror.mirror.supervisor import run_mirror
+
+    settings = load_mirror_settings(
+        consumer_configs=args.consumer_configs,
+        producer_config=args.producer_config,
+        include=args.include,
+        exclude=args.exclude,
+        num_streams=args.num_streams,
+        num_producers=args.num_producers,
+        offset_commit_interval_ms=args.offset_commit_interval_ms,
+        abort_on_send_failure=args.abort_on_send_failure,
+        message_handler=args.message_handler,
+        message_handler_args=args.message_handler_args,
+        replication_factor=args.replication_factor,
+        topic_refresh_interval_ms=args.topic_refresh_interval_ms,
+        until_caught_up=args.until_caught_up,
+    )
+    return run_mirror(settings, verbose=args.verbose)

@@ -1,0 +1,35 @@
+# kmirror developer commands. `make demo` and `make test` work on a fresh clone.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup test unit integration lint demo clean-local
+
+$(BIN)/kmirror: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+setup: $(BIN)/kmirror  ## venv with kmirror and dev tools, Kafka jars fetched
+	$(BIN)/kmirror local fetch
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/python -m pytest tests/unit -q
+
+integration: setup
+	$(BIN)/python -m pytest tests/integration -q
+
+test: lint  ## ruff, mypy --strict, then the whole pytest suite (unit + real brokers)
+	$(BIN)/python -m pytest tests -q
+
+demo: setup  ## local clusters, sample data, a mirror, and the proof
+	$(BIN)/python -m kmirror.demo
+
+clean-local:
+	-$(BIN)/kmirror local down --purge

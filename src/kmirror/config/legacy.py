@@ -1,0 +1,148 @@
+"""Answers for configuration keys from the classic MirrorMaker era and the Java clients.
+
+``translate`` walks one parsed ``.properties`` file and returns the librdkafka settings to use,
+the warnings to print (deprecated but mapped, ignored with a reason) and the problems that stop
+the run (ZooKeeper addresses, unknown keys, settings that would lose data). Every message names
+the file and the key, and says what to write instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kmirror.config.known_keys import JAVA_ONLY_KEYS, closest_key, key_scope
+
+Scope = str  # "C" for a consumer (source) config file, "P" for the producer (target) one
+_SCOPE_NAMES = {"C": "consumer", "P": "producer"}
+
+
+@dataclass
+class Translation:
+    """The outcome of translating one file."""
+
+    settings: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+# Old name -> modern librdkafka name, mapped with a deprecation warning.
+_RENAMED: Mapping[str, str] = {
+    "broker.list": "bootstrap.servers",
+    "metadata.broker.list": "bootstrap.servers",
+    "groupid": "group.id",
+    "socket.buffersize": "socket.receive.buffer.bytes",
+    "fetch.size": "max.partition.fetch.bytes",
+    "fetch.message.max.bytes": "max.partition.fetch.bytes",
+    "compression.codec": "compression.type",
+    "request.required.acks": "acks",
+}
+
+# Old keys that no longer mean anything for kmirror, each with the reason.
+_EXPLAINED: Mapping[str, str] = {
+    "queue.enqueueTimeout.ms": "kmirror always blocks when the producer queue is full (the "
+    "consumer pauses) and never drops a record, which is what -1 asked for; remove it",
+    "queue.enqueue.timeout.ms": "kmirror always blocks when the producer queue is full and "
+    "never drops a record; remove it",
+    "producer.type": "kmirror always sends asynchronously and commits source offsets only "
+    "after the target acknowledged; remove it",
+    "autocommit.enable": "kmirror commits source offsets itself, only after the target "
+    "acknowledged; remove it",
+    "auto.commit.enable": "kmirror commits source offsets itself, only after the target "
+    "acknowledged; remove it",
+    "enable.auto.commit": "kmirror commits source offsets itself, only after the target "
+    "acknowledged; remove it",
+    "auto.commit.interval.ms": "use the --offset.commit.interval.ms flag instead",
+    "autocommit.interval.ms": "use the --offset.commit.interval.ms flag instead",
+    "consumer.timeout.ms": "kmirror runs until stopped (or use --until-caught-up); remove it",
+    "serializer.class": "kmirror copies raw bytes; remove it",
+    "key.serializer.class": "kmirror copies raw bytes; remove it",
+    "partitioner.class": "kmirror keeps source partition p in target partition p; remove it",
+    "zookeeper.session.timeout.ms": "ZooKeeper is not used since Kafka 4.0; remove it",
+    "zookeeper.connection.timeout.ms": "ZooKeeper is not used since Kafka 4.0; remove it",
+    "zookeeper.sync.time.ms": "ZooKeeper is not used since Kafka 4.0; remove it",
+    "shallow.iterator.enable": "shallow iteration is not available in this version; records "
+    "are copied one by one (remove it)",
+    "mirror.topics.whitelist": "use the --whitelist/--include flag instead",
+    "mirror.topics.blacklist": "use the --blacklist/--exclude flag instead",
+}
+
+_ZOOKEEPER_KEYS = ("zk.connect", "zookeeper.connect")
+_OFFSET_RESET = {"smallest": "earliest", "largest": "latest"}
+_OLD_CODECS = {"0": "none", "1": "gzip", "2": "snappy", "3": "lz4", "4": "zstd"}
+_JAAS = re.compile(r'(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"')
+
+
+def translate(path: str, raw: Mapping[str, str], scope: Scope) -> Translation:
+    """Translate one file's keys into librdkafka settings, warnings and problems."""
+    out = Translation()
+    for key, value in raw.items():
+        where = f"{path}: {key}"
+        if key in _ZOOKEEPER_KEYS:
+            out.problems.append(
+                f"{where}: ZooKeeper addresses are not used since Kafka 4.0 (KRaft); connect "
+                f"to the brokers instead: write `bootstrap.servers=HOST:9092[,HOST2:9092]` "
+                f"(a broker listener, not the ZooKeeper port) and remove {key}"
+            )
+            continue
+        if key in _EXPLAINED:
+            out.warnings.append(f"{where}: ignored: {_EXPLAINED[key]}")
+            continue
+        if key in _RENAMED and _RENAMED[key] != key:
+            modern = _RENAMED[key]
+            out.warnings.append(f"{where}: deprecated, read as {modern} (rename it)")
+            key, where = modern, f"{where} ({modern})"
+        if key == "auto.offset.reset" and value in _OFFSET_RESET:
+            out.warnings.append(
+                f"{where}={value}: deprecated value, read as {_OFFSET_RESET[value]}"
+            )
+            value = _OFFSET_RESET[value]
+        if key == "compression.type" and value in _OLD_CODECS:
+            value = _OLD_CODECS[value]
+        if key == "sasl.jaas.config":
+            _translate_jaas(where, value, out)
+            continue
+        if key in JAVA_ONLY_KEYS:
+            java = JAVA_ONLY_KEYS[key]
+            if java.translation:
+                out.warnings.append(f"{where}: Java client name, read as {java.translation}")
+                out.settings[java.translation] = value
+            else:
+                out.warnings.append(f"{where}: ignored: {java.advice}")
+            continue
+        known = key_scope(key)
+        if known is None:
+            suggestion = closest_key(key, scope)
+            hint = f"; did you mean {suggestion}?" if suggestion else ""
+            out.problems.append(f"{where}: unknown setting{hint}")
+            continue
+        if known not in ("*", scope):
+            other = _SCOPE_NAMES.get(known, known)
+            out.warnings.append(
+                f"{where}: a {other} setting in a {_SCOPE_NAMES[scope]} config: ignored "
+                f"(move it to the --{other}.config file)"
+            )
+            continue
+        out.settings[key] = value
+    return out
+
+
+def _translate_jaas(where: str, value: str, out: Translation) -> None:
+    """Take user and password out of a Java JAAS line for PLAIN/SCRAM."""
+    found = dict(_JAAS.findall(value))
+    if "PlainLoginModule" in value or "ScramLoginModule" in value:
+        if "username" in found and "password" in found:
+            out.settings["sasl.username"] = found["username"]
+            out.settings["sasl.password"] = found["password"]
+            out.warnings.append(f"{where}: read as sasl.username/sasl.password")
+            return
+        out.problems.append(
+            f"{where}: no username=\"...\" password=\"...\" pair found; "
+            "write sasl.username and sasl.password instead"
+        )
+        return
+    out.problems.append(
+        f"{where}: only PlainLoginModule and ScramLoginModule lines can be translated; "
+        "write the librdkafka sasl.* settings instead"
+    )

@@ -1,0 +1,204 @@
+"""Frozen mirror settings, built once from the command line and the config files.
+
+``load_mirror_settings`` gathers every problem of every file and flag before raising one
+``ConfigError``, so the user fixes everything in one go. Client settings that would break the
+no-loss guarantee (auto commit, acks other than all, idempotence off) are refused, not obeyed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kmirror.config.known_keys import key_scope
+from kmirror.config.legacy import translate
+from kmirror.config.properties import read_properties
+from kmirror.errors import ConfigError
+
+DEFAULT_GROUP_ID = "kmirror"
+
+# Settings kmirror needs for its guarantees: a file may not change them.
+CONSUMER_REQUIRED: Mapping[str, str] = {
+    "enable.auto.commit": "false",  # offsets move only on target acknowledgements
+    "enable.auto.offset.store": "false",
+    "enable.partition.eof": "false",
+}
+PRODUCER_REQUIRED: Mapping[str, str] = {
+    "enable.idempotence": "true",  # no duplicates or reordering from internal retries
+    "acks": "all",
+}
+# Defaults a file may override (see docs/tuning.md for why each).
+CONSUMER_DEFAULTS: Mapping[str, str] = {
+    "group.id": DEFAULT_GROUP_ID,
+    # A mirror that starts at the end silently misses what is already there.
+    "auto.offset.reset": "earliest",
+    "isolation.level": "read_committed",
+    "group.protocol": "consumer",  # KIP-848: the broker assigns, rebalances are incremental
+    "queued.max.messages.kbytes": "32768",  # bound prefetch memory per stream
+    "topic.metadata.refresh.interval.ms": "10000",
+}
+PRODUCER_DEFAULTS: Mapping[str, str] = {
+    "linger.ms": "10",
+    "queue.buffering.max.messages": "100000",
+    "queue.buffering.max.kbytes": "65536",  # bound in-flight bytes per producer (64 MiB)
+    # Never give up on a record: a target that is down makes the mirror wait, not skip.
+    "message.timeout.ms": "0",
+}
+_ALLOWED_ACKS = {"all", "-1"}
+
+
+@dataclass(frozen=True)
+class SourceCluster:
+    """One source cluster: its config file, its alias and its consumer settings."""
+
+    config_file: str
+    alias: str
+    client: Mapping[str, str]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The source brokers' addresses."""
+        return self.client["bootstrap.servers"]
+
+    @property
+    def admin_settings(self) -> dict[str, str]:
+        """Connection and security settings only, for an admin client of this cluster."""
+        return connection_settings(self.client)
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group every stream of this source joins."""
+        return self.client["group.id"]
+
+
+@dataclass(frozen=True)
+class MirrorSettings:
+    """Everything `kmirror run` needs, validated."""
+
+    sources: tuple[SourceCluster, ...]
+    target_config_file: str
+    target: Mapping[str, str]
+    include: str
+    exclude: str | None = None
+    num_streams: int = 1
+    num_producers: int = 1
+    offset_commit_interval_ms: int = 5000
+    abort_on_send_failure: bool = True
+    message_handler: str | None = None
+    message_handler_args: str | None = None
+    replication_factor: int = -1
+    topic_refresh_interval_ms: int = 10000
+    until_caught_up: bool = False
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def target_admin_settings(self) -> dict[str, str]:
+        """Connection and security settings only, for an admin client of the target."""
+        return connection_settings(self.target)
+
+
+def connection_settings(client: Mapping[str, str]) -> dict[str, str]:
+    """The settings of a client config that any client type accepts (no consumer/producer keys)."""
+    return {k: v for k, v in client.items() if key_scope(k) == "*"}
+
+
+def load_client_config(
+    path: str, scope: str, problems: list[str], warnings: list[str]
+) -> dict[str, str] | None:
+    """Read and translate one config file; problems and warnings are appended."""
+    raw = read_properties(path, problems)
+    if raw is None:
+        return None
+    if "" in raw:
+        problems.append(f"{path}: malformed line: a value without a key")
+    translation = translate(path, {k: v for k, v in raw.items() if k}, scope)
+    problems.extend(translation.problems)
+    warnings.extend(translation.warnings)
+    settings = translation.settings
+    if not settings.get("bootstrap.servers"):
+        problems.append(
+            f"{path}: bootstrap.servers is missing: write `bootstrap.servers=HOST:9092`"
+        )
+    required = CONSUMER_REQUIRED if scope == "C" else PRODUCER_REQUIRED
+    for key, value in required.items():
+        given = settings.get(key)
+        if given is not None and given.lower() != value and not _same_acks(key, given):
+            problems.append(
+                f"{path}: {key}={given}: kmirror needs {key}={value} so that nothing is lost; "
+                "remove the line"
+            )
+    defaults = CONSUMER_DEFAULTS if scope == "C" else PRODUCER_DEFAULTS
+    return {**defaults, **settings, **required}
+
+
+def _same_acks(key: str, value: str) -> bool:
+    return key == "acks" and value.lower() in _ALLOWED_ACKS
+
+
+def load_mirror_settings(
+    *,
+    consumer_configs: Sequence[str],
+    producer_config: str | None,
+    include: str | None,
+    exclude: str | None,
+    **options: object,
+) -> MirrorSettings:
+    """Build validated settings from flags and files, or raise ConfigError with every problem."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    if not consumer_configs:
+        problems.append("--consumer.config FILE is required (the source cluster's settings)")
+    if not producer_config:
+        problems.append("--producer.config FILE is required (the target cluster's settings)")
+    if include is None:
+        problems.append(
+            "--whitelist/--include REGEX is required (e.g. --include '.*' for every topic)"
+        )
+    sources: list[SourceCluster] = []
+    aliases: set[str] = set()
+    for path in consumer_configs:
+        client = load_client_config(path, "C", problems, warnings)
+        if client is None:
+            continue
+        alias = client.pop("kmirror.cluster.alias", None) or Path(path).stem
+        if alias in aliases:
+            alias = f"{alias}-{len(sources) + 1}"
+        aliases.add(alias)
+        sources.append(SourceCluster(path, alias, client))
+    target: dict[str, str] | None = None
+    if producer_config:
+        target = load_client_config(producer_config, "P", problems, warnings)
+    _check_positive(options, problems)
+    if problems:
+        raise ConfigError(problems)
+    assert target is not None and include is not None and producer_config is not None
+    return MirrorSettings(
+        sources=tuple(sources),
+        target_config_file=producer_config,
+        target=target,
+        include=include,
+        exclude=exclude,
+        warnings=tuple(warnings),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+_POSITIVE = {
+    "num_streams": "--num.streams",
+    "num_producers": "--num.producers",
+    "offset_commit_interval_ms": "--offset.commit.interval.ms",
+    "topic_refresh_interval_ms": "--topic.refresh.interval.ms",
+}
+
+
+def _check_positive(options: Mapping[str, object], problems: list[str]) -> None:
+    for name, flag in _POSITIVE.items():
+        value = options.get(name)
+        if isinstance(value, int) and value < 1:
+            problems.append(f"{flag} {value}: must be a whole number of at least 1")
+    rf = options.get("replication_factor")
+    if isinstance(rf, int) and (rf == 0 or rf < -1):
+        problems.append(
+            f"--replication.factor {rf}: must be at least 1 (or -1 for the target's default)"
+        )

@@ -1,0 +1,152 @@
+"""The target side: a pool of idempotent producers writing source records unchanged.
+
+Backpressure and durability are two separate waits: ``send`` raises ``QueueFull`` when the
+producer's bounded queue has no room (the caller pauses the source), and each record's
+acknowledgement reaches its ``AckSink`` through the delivery report, served by ``poll``.
+One source partition always goes through the same producer, so its order holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from kmirror.kafka.admin import client_logger
+
+_log = logging.getLogger("kmirror.writer")
+
+
+class AckSink(Protocol):
+    """Receives the outcome of each record sent for a source partition."""
+
+    def acked(self, offset: int) -> None:
+        """The target acknowledged the record sent for this source offset."""
+        ...
+
+    def failed(self, offset: int) -> None:
+        """The target refused the record sent for this source offset."""
+        ...
+
+
+class QueueFull(Exception):
+    """The producer queue has no room: poll, and pause the source until it has."""
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    """A record the target refused: where, and why."""
+
+    topic: str
+    partition: int
+    source_offset: int
+    reason: str
+    code: str
+
+
+class TargetWriter:
+    """``num_producers`` producers to the target cluster; partitions are spread by hash."""
+
+    def __init__(self, settings: Mapping[str, str], num_producers: int, label: str) -> None:
+        self.label = label
+        self.fatal: str | None = None
+        config = {**settings, "logger": client_logger(), "error_cb": self._on_error}
+        self._producers = [
+            Producer({**config, "client.id": f"{settings.get('client.id', 'kmirror')}-{i}"})
+            for i in range(num_producers)
+        ]
+        self._by_partition: dict[tuple[str, int], Any] = {}
+        self.failures: list[SendFailure] = []
+        self.max_messages = int(settings.get("queue.buffering.max.messages", "100000"))
+        self.max_kbytes = int(settings.get("queue.buffering.max.kbytes", "1048576"))
+
+    def _producer_for(self, topic: str, partition: int) -> Any:
+        key = (topic, partition)
+        producer = self._by_partition.get(key)
+        if producer is None:
+            index = zlib.crc32(f"{topic}\0{partition}".encode()) % len(self._producers)
+            producer = self._by_partition[key] = self._producers[index]
+        return producer
+
+    def send(
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None,
+        timestamp_ms: int,
+        sink: AckSink,
+        source_offset: int,
+    ) -> None:
+        """Queue one record for target partition ``partition``; raise QueueFull when full.
+
+        A record the client refuses outright (larger than message.max.bytes, unknown
+        partition) is reported as a failure for its sink, exactly as a broker refusal is.
+        """
+        producer = self._producer_for(topic, partition)
+        try:
+            producer.produce(
+                topic, value, key, partition,
+                on_delivery=partial(self._delivered, sink, source_offset),
+                timestamp=timestamp_ms if timestamp_ms > 0 else 0,
+                headers=headers,
+            )
+        except BufferError as exc:
+            raise QueueFull from exc
+        except KafkaException as exc:
+            error = exc.args[0]
+            self._fail(sink, topic, partition, source_offset, error)
+
+    def _delivered(self, sink: AckSink, source_offset: int, err: Any, msg: Any) -> None:
+        if err is None:
+            sink.acked(source_offset)
+        else:
+            self._fail(sink, msg.topic(), msg.partition(), source_offset, err)
+
+    def _fail(
+        self, sink: AckSink, topic: str, partition: int, source_offset: int, error: Any
+    ) -> None:
+        sink.failed(source_offset)
+        code = error.name() if isinstance(error, KafkaError) else str(error)
+        reason = error.str() if isinstance(error, KafkaError) else str(error)
+        self.failures.append(SendFailure(topic, partition, source_offset, reason, code))
+
+    def poll(self, timeout_s: float = 0.0) -> None:
+        """Serve delivery reports (acknowledgements) of every producer."""
+        first = True
+        for producer in self._producers:
+            producer.poll(timeout_s if first else 0)
+            first = False
+
+    def flush(self, timeout_s: float) -> int:
+        """Wait for every queued record's acknowledgement; return how many are still queued."""
+        remaining = 0
+        for producer in self._producers:
+            remaining += producer.flush(timeout_s)
+        return remaining
+
+    def queued(self) -> int:
+        """Records queued or in flight, over every producer."""
+        return sum(len(p) for p in self._producers)
+
+    def queue_fill(self) -> float:
+        """The fullest producer's queue fill ratio (0..1) by record count."""
+        return max(len(p) for p in self._producers) / max(1, self.max_messages)
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self.fatal = error.str()
+        else:
+            _log.debug("%s: %s", self.label, error.str())
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Flush what can be flushed; producers are released when garbage collected."""
+        self.flush(timeout_s)
+        self._producers.clear()
+        self._by_partition.clear()

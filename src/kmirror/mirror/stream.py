@@ -1,0 +1,332 @@
+"""One mirror stream: a group member reading the source and writing the target, in one loop.
+
+Per batch: poll records -> (handler) -> send to the same target partition -> serve
+acknowledgements -> now and then commit what the tracker allows. Backpressure: when the
+producer queue is full, every assigned partition is paused and the loop only serves
+acknowledgements (and keeps the group membership alive) until there is room again.
+
+Stopping (SIGTERM/SIGINT, or --until-caught-up reached): stop fetching, wait for every
+acknowledgement, commit, leave the group. A refused record stops its partition; with
+abort.on.send.failure the whole stream stops after committing what is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmirror.config.settings import MirrorSettings, SourceCluster
+from kmirror.errors import MirrorError
+from kmirror.kafka.admin import Admin
+from kmirror.kafka.reader import Key, SourceReader
+from kmirror.kafka.writer import QueueFull, TargetWriter
+from kmirror.mirror.handler import MessageHandler, MirrorRecord, load_handler
+from kmirror.mirror.tracker import OffsetTracker
+from kmirror.topics.filter import RegexTopicFilter
+from kmirror.topics.plan import TopicSync
+
+_log = logging.getLogger("kmirror.stream")
+
+BATCH_RECORDS = 5000
+POLL_TIMEOUT_S = 0.1
+REPORT_INTERVAL_S = 1.0
+DRAIN_TIMEOUT_S = 300.0
+
+
+@dataclass
+class StreamReport:
+    """What a stream tells its supervisor every second (and once at the end)."""
+
+    source: str
+    stream: int
+    records: int = 0
+    bytes: int = 0
+    records_by_topic: dict[str, int] = field(default_factory=dict)
+    positions: dict[Key, int] = field(default_factory=dict)  # acknowledged position
+    committed: dict[Key, int] = field(default_factory=dict)
+    assigned: int = 0
+    in_flight: int = 0
+    queue_fill: float = 0.0
+    paused_for_backpressure: bool = False
+    stopped_partitions: list[str] = field(default_factory=list)
+    error: str | None = None
+    finished: bool = False
+
+
+class MirrorStream:
+    """The loop of one stream; ``run`` returns the exit code."""
+
+    def __init__(
+        self,
+        settings: MirrorSettings,
+        source: SourceCluster,
+        stream_index: int,
+        report: Callable[[StreamReport], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
+        self.settings, self.source, self.index = settings, source, stream_index
+        self._report_to, self._should_stop = report, should_stop
+        self.filter = RegexTopicFilter(settings.include, settings.exclude)
+        self.tracker = OffsetTracker()
+        self.handler: MessageHandler | None = (
+            load_handler(settings.message_handler, settings.message_handler_args)
+            if settings.message_handler else None
+        )
+        label = f"source cluster '{source.alias}' ({source.bootstrap_servers})"
+        self.label = label
+        self.sync = TopicSync(
+            Admin(source.admin_settings, label),
+            Admin(settings.target_admin_settings, "target"),
+            settings.replication_factor,
+        )
+        self.writer = TargetWriter(settings.target, settings.num_producers, "target")
+        client = {**source.client, "client.id": f"kmirror-{source.alias}-{stream_index}"}
+        self.reader = SourceReader(client, label, self._assigned, self._revoked, self._lost)
+        self.assigned: set[Key] = set()
+        self.stopped: dict[Key, str] = {}
+        self.stats = StreamReport(source.alias, stream_index)
+        self._backpressure = False
+        self._error: str | None = None
+        self._pending: list[Any] = []  # records polled but not yet sent (queue was full)
+        self._next_bp_report = 0.0
+
+    # --- rebalance callbacks (run inside reader.poll_batch) ---------------------------------
+
+    def _assigned(self, keys: list[Key]) -> None:
+        needed: dict[str, int] = {}
+        for topic, partition in keys:
+            needed[topic] = max(needed.get(topic, 0), partition + 1)
+        self.sync.ensure(needed)
+        self.assigned.update(keys)
+        if self._backpressure:
+            self.reader.pause(keys)
+        _log.debug("stream %d assigned %s", self.index, keys)
+
+    def _revoked(self, keys: list[Key]) -> None:
+        # The partitions are still ours: drain, commit, then let go. Records polled for them
+        # but not sent are dropped: the next owner reads them again from the committed offset.
+        gone = set(keys)
+        self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
+        self._drain(DRAIN_TIMEOUT_S)
+        self._commit(keys)
+        self._let_go(keys)
+
+    def _lost(self, keys: list[Key]) -> None:
+        # Someone else may own them already: never commit for lost partitions.
+        self._let_go(keys)
+
+    def _let_go(self, keys: Iterable[Key]) -> None:
+        keys = list(keys)
+        self.tracker.forget(keys)
+        self.assigned.difference_update(keys)
+        for key in keys:
+            self.stopped.pop(key, None)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Mirror until told to stop; 0 after a clean drain, 1 after a failure."""
+        next_refresh = next_commit = next_report = 0.0
+        try:
+            while not self._should_stop() and self._error is None:
+                now = time.monotonic()
+                if now >= next_refresh:
+                    self._refresh_subscription()
+                    next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
+                if self._pending:
+                    self._pending = self._send(self._pending)
+                    if self._pending:
+                        self._wait_for_room()
+                        continue
+                    self._end_backpressure()
+                batch = self.reader.poll_batch(BATCH_RECORDS, POLL_TIMEOUT_S)
+                if batch:
+                    self._pending = self._send(batch)
+                    if self._pending:
+                        self._start_backpressure()
+                self.writer.poll(0)
+                self._check_failures()
+                now = time.monotonic()
+                if now >= next_commit:
+                    self._commit()
+                    next_commit = now + self.settings.offset_commit_interval_ms / 1000
+                if now >= next_report:
+                    self._report()
+                    next_report = now + REPORT_INTERVAL_S
+            return self._shutdown()
+        except MirrorError as exc:
+            self._error = str(exc)
+            return self._shutdown()
+
+    def _refresh_subscription(self) -> None:
+        topics = [t for t in self.reader.topics() if self.filter.should_mirror(t)]
+        if self.reader.subscribe(topics):
+            _log.debug("stream %d subscribed to %d topic(s)", self.index, len(topics))
+
+    def _send(self, batch: list[Any]) -> list[Any]:
+        """Send records in order; return those not sent because the queue is full."""
+        track_for = self.tracker.track
+        tracks: dict[Key, Any] = {}
+        send = self.writer.send
+        handler = self.handler
+        stats = self.stats
+        by_topic = stats.records_by_topic
+        count = size = 0
+        for i, msg in enumerate(batch):
+            if msg.error() is not None:
+                self._consume_error(msg)
+                continue
+            topic, partition = msg.topic(), msg.partition()
+            key = (topic, partition)
+            track = tracks.get(key)
+            if track is None:
+                if key not in self.assigned or key in self.stopped:
+                    continue  # revoked meanwhile, or stopped by a refused record
+                track = tracks[key] = track_for(topic, partition)
+            offset = msg.offset()
+            value = msg.value()
+            try:
+                if handler is None:
+                    send(
+                        topic, partition, msg.key(), value, msg.headers(),
+                        msg.timestamp()[1], track, offset,
+                    )
+                    track.sent(offset)
+                else:
+                    self._send_handled(msg, track)
+            except QueueFull:
+                stats.records += count
+                stats.bytes += size
+                return batch[i:]
+            count += 1
+            size += len(value) if value is not None else 0
+            by_topic[topic] = by_topic.get(topic, 0) + 1
+        stats.records += count
+        stats.bytes += size
+        return []
+
+    def _send_handled(self, msg: Any, track: Any) -> None:
+        assert self.handler is not None
+        record = MirrorRecord(
+            msg.topic(), msg.partition(), msg.key(), msg.value(), msg.headers(),
+            msg.timestamp()[1],
+        )
+        outputs = list(self.handler.handle(record))
+        offset = msg.offset()
+        if not outputs:
+            track.consumed(offset)
+        # A handler's outputs go out all or none: on QueueFull the whole record is retried.
+        if self.writer.queued() + len(outputs) > self.writer.max_messages:
+            raise QueueFull
+        for out in outputs:
+            self.writer.send(
+                out.topic, msg.partition(), out.key, out.value, out.headers,
+                out.timestamp_ms, track, offset,
+            )
+            track.sent(offset)
+
+    def _consume_error(self, msg: Any) -> None:
+        described = self.reader.error_of(msg)
+        if described is None:
+            return
+        text, fatal = described
+        where = f"{self.label}, topic {msg.topic()} partition {msg.partition()}"
+        if fatal:
+            raise MirrorError(f"{where}: fatal consumer error: {text}")
+        _log.warning("%s: %s", where, text)
+
+    def _start_backpressure(self) -> None:
+        self._backpressure = True
+        self.reader.pause(self.assigned)
+        _log.debug("stream %d: producer queue full, source paused", self.index)
+
+    def _end_backpressure(self) -> None:
+        if self._backpressure:
+            self._backpressure = False
+            self.reader.resume(self.assigned - set(self.stopped))
+
+    def _wait_for_room(self) -> None:
+        self.writer.poll(0.05)
+        self._check_failures()
+        # Keep the group membership alive; paused partitions normally return nothing, and
+        # anything returned anyway queues up behind what is waiting, in order.
+        self._pending.extend(self.reader.poll_batch(BATCH_RECORDS, 0))
+        if time.monotonic() >= self._next_bp_report:
+            self._report()
+            self._next_bp_report = time.monotonic() + REPORT_INTERVAL_S
+
+    def _check_failures(self) -> None:
+        fatal = self.writer.fatal or self.reader.fatal
+        if fatal:
+            raise MirrorError(f"fatal client error: {fatal}")
+        if not self.writer.failures:
+            return
+        failures, self.writer.failures = self.writer.failures, []
+        for failure in failures:
+            key = (failure.topic, failure.partition)
+            if key in self.stopped:
+                continue
+            message = (
+                f"target refused the record from {self.label}, topic {failure.topic} "
+                f"partition {failure.partition} offset {failure.source_offset}: "
+                f"{failure.reason} ({failure.code}); the partition is stopped and its "
+                f"offset is not committed past {failure.source_offset}"
+            )
+            self.stopped[key] = message
+            self.stats.stopped_partitions.append(message)
+            self.reader.pause([key])
+            if self.settings.abort_on_send_failure:
+                raise MirrorError(message)
+            _log.error("%s", message)
+
+    def _commit(self, keys: Iterable[Key] | None = None) -> None:
+        offsets = self.tracker.to_commit(keys)
+        if offsets:
+            self.tracker.mark_committed(self.reader.commit(offsets))
+
+    def _drain(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.writer.queued() and time.monotonic() < deadline:
+            self.writer.poll(0.1)
+
+    def _report(self, finished: bool = False) -> None:
+        """Send the counters since the last report (a fresh object: the queue pickles later)."""
+        stats = self.stats
+        self._report_to(StreamReport(
+            source=stats.source,
+            stream=stats.stream,
+            records=stats.records,
+            bytes=stats.bytes,
+            records_by_topic=stats.records_by_topic,
+            positions={
+                k: o for k, t in self.tracker.tracks.items()
+                if (o := t.commit_offset()) is not None
+            },
+            committed=dict(self.tracker.committed),
+            assigned=len(self.assigned),
+            in_flight=self.writer.queued(),
+            queue_fill=self.writer.queue_fill(),
+            paused_for_backpressure=self._backpressure,
+            stopped_partitions=stats.stopped_partitions,
+            error=self._error,
+            finished=finished,
+        ))
+        self.stats = StreamReport(stats.source, stats.stream)
+
+    def _shutdown(self) -> int:
+        """Stop fetching, wait for acknowledgements, commit what is safe, leave the group."""
+        try:
+            self._drain(DRAIN_TIMEOUT_S)
+            self.writer.poll(0)
+            try:
+                self._check_failures()
+            except MirrorError as exc:
+                self._error = self._error or str(exc)
+            self._commit()
+            self.reader.close()
+        finally:
+            self._report(finished=True)
+        return 1 if self._error else 0

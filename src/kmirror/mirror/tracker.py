@@ -1,0 +1,124 @@
+"""Which source offsets may be committed: the no-loss invariant lives here.
+
+INVARIANT: the offset committed for a source partition is always the offset of the first record
+of that partition that the target has not acknowledged (or, when every consumed record is
+acknowledged, the offset after the last one consumed). A record whose write failed is never
+acknowledged, so nothing at or past it is ever committed.
+
+Acknowledgements normally arrive in send order per partition (idempotent producer); the tracker
+does not rely on it: an acknowledgement that arrives early is held until every earlier record
+of the partition is acknowledged too (contiguous successes only).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable
+
+
+class PartitionTrack:
+    """Sent and acknowledged records of one source partition."""
+
+    __slots__ = ("early", "failed_offset", "highest", "partition", "pending", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.pending: deque[int] = deque()  # one entry per record sent, in consume order
+        self.early: Counter[int] = Counter()  # acknowledgements that overtook earlier records
+        self.highest = -1  # highest source offset consumed
+        self.failed_offset: int | None = None
+
+    def sent(self, offset: int) -> None:
+        """A record of this offset was handed to the producer (call once per output record)."""
+        self.pending.append(offset)
+        self.highest = offset
+
+    def consumed(self, offset: int) -> None:
+        """A record was consumed that produced nothing to send (a handler dropped it)."""
+        self.highest = offset
+
+    def acked(self, offset: int) -> None:
+        """The target acknowledged one record sent for ``offset``."""
+        pending = self.pending
+        if pending and pending[0] == offset:
+            pending.popleft()
+            if self.early:
+                self._release_early()
+        else:
+            self.early[offset] += 1
+
+    def _release_early(self) -> None:
+        pending, early = self.pending, self.early
+        while pending and early.get(pending[0], 0) > 0:
+            offset = pending.popleft()
+            early[offset] -= 1
+            if early[offset] == 0:
+                del early[offset]
+
+    def failed(self, offset: int) -> None:
+        """The target refused the record at ``offset``: the commit point stays at or below it."""
+        if self.failed_offset is None or offset < self.failed_offset:
+            self.failed_offset = offset
+
+    def commit_offset(self) -> int | None:
+        """The offset that may be committed now (the next record to read), or None."""
+        if self.pending:
+            offset = self.pending[0]
+        elif self.highest >= 0:
+            offset = self.highest + 1
+        else:
+            return None
+        if self.failed_offset is not None:
+            offset = min(offset, self.failed_offset)
+        return offset
+
+    @property
+    def in_flight(self) -> int:
+        """Records sent and not yet acknowledged."""
+        return len(self.pending)
+
+
+class OffsetTracker:
+    """Tracks every assigned partition of one stream and what has been committed."""
+
+    def __init__(self) -> None:
+        self.tracks: dict[tuple[str, int], PartitionTrack] = {}
+        self.committed: dict[tuple[str, int], int] = {}
+
+    def track(self, topic: str, partition: int) -> PartitionTrack:
+        """The partition's track, created on first use."""
+        key = (topic, partition)
+        track = self.tracks.get(key)
+        if track is None:
+            track = self.tracks[key] = PartitionTrack(topic, partition)
+        return track
+
+    def to_commit(
+        self, keys: Iterable[tuple[str, int]] | None = None
+    ) -> dict[tuple[str, int], int]:
+        """Offsets that moved since the last commit (for the given partitions, default all)."""
+        selected = self.tracks if keys is None else {
+            k: self.tracks[k] for k in keys if k in self.tracks
+        }
+        out = {}
+        for key, track in selected.items():
+            offset = track.commit_offset()
+            if offset is not None and offset > self.committed.get(key, -1):
+                out[key] = offset
+        return out
+
+    def mark_committed(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Remember what the broker accepted."""
+        self.committed.update(offsets)
+
+    def forget(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Drop revoked partitions (after their final commit)."""
+        for key in keys:
+            self.tracks.pop(key, None)
+            self.committed.pop(key, None)
+
+    @property
+    def in_flight(self) -> int:
+        """Records sent and not acknowledged, over every partition."""
+        return sum(t.in_flight for t in self.tracks.values())

@@ -1,0 +1,169 @@
+"""What to do on the target for each selected source topic, and doing it.
+
+``plan_topics`` is pure: source descriptions and target partition counts in, one action per
+topic out (create, add partitions, nothing, or warn that the target has more). ``TopicSync``
+applies plans through the admin seam and remembers what it has already made sure of, so the
+streams can call it on every assignment cheaply.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+_log = logging.getLogger("kmirror.topics")
+
+# Topic settings that describe the source cluster, not the data (as MirrorMaker 2 skips them),
+# plus the timestamp settings that would rewrite or refuse the source's record timestamps.
+EXCLUDED_CONFIGS = re.compile(
+    r"(follower|leader)\.replication\.throttled\.replicas"
+    r"|message\.timestamp\.(difference\.max\.ms|type|before\.max\.ms|after\.max\.ms)"
+    r"|unclean\.leader\.election\.enable|min\.insync\.replicas"
+)
+
+CREATE, GROW, OK, MORE = "create", "add-partitions", "ok", "target-has-more"
+
+
+class TopicInfo(Protocol):
+    """What the plan needs to know of a source topic."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class TopicAction:
+    """The target-side action for one source topic."""
+
+    source_topic: str
+    target_topic: str
+    source_partitions: int
+    target_partitions: int  # 0 when the target topic does not exist
+    action: str
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One human line."""
+        if self.action == CREATE:
+            extra = f" with {len(self.configs)} config(s)" if self.configs else ""
+            return f"{self.target_topic}: create, {self.source_partitions} partitions{extra}"
+        if self.action == GROW:
+            return (
+                f"{self.target_topic}: add partitions "
+                f"{self.target_partitions} -> {self.source_partitions}"
+            )
+        if self.action == MORE:
+            return (
+                f"{self.target_topic}: target has {self.target_partitions} partitions, "
+                f"source {self.source_partitions}; the extra ones stay empty"
+            )
+        return f"{self.target_topic}: exists, {self.source_partitions} partitions"
+
+
+def mirrored_configs(configs: Mapping[str, str]) -> dict[str, str]:
+    """The source topic's own settings that the target topic should have too."""
+    return {k: v for k, v in configs.items() if not EXCLUDED_CONFIGS.fullmatch(k)}
+
+
+def plan_topics(
+    sources: Iterable[TopicInfo], target_partitions: Mapping[str, int]
+) -> list[TopicAction]:
+    """One action per source topic (identity naming: the target topic has the same name)."""
+    actions = []
+    for topic in sorted(sources, key=lambda t: t.name):
+        existing = target_partitions.get(topic.name, 0)
+        if existing == 0:
+            action = CREATE
+        elif existing < topic.partitions:
+            action = GROW
+        elif existing > topic.partitions:
+            action = MORE
+        else:
+            action = OK
+        configs = mirrored_configs(topic.configs) if action == CREATE else {}
+        actions.append(
+            TopicAction(topic.name, topic.name, topic.partitions, existing, action, configs)
+        )
+    return actions
+
+
+class SourceAdmin(Protocol):
+    """The source-side admin calls the sync needs."""
+
+    def describe(self, names: Iterable[str]) -> Mapping[str, TopicInfo]:
+        """Descriptions of existing topics."""
+        ...
+
+
+class TargetAdmin(Protocol):
+    """The target-side admin calls the sync needs."""
+
+    def topics(self) -> dict[str, int]:
+        """Every topic with its partition count."""
+        ...
+
+    def create_topic(
+        self, name: str, partitions: int, replication_factor: int, configs: Mapping[str, str]
+    ) -> bool:
+        """Create a topic; False when it exists already."""
+        ...
+
+    def add_partitions(self, name: str, total: int) -> None:
+        """Grow a topic."""
+        ...
+
+
+class TopicSync:
+    """Makes sure target topics exist with at least the source's partitions."""
+
+    def __init__(
+        self, source: SourceAdmin, target: TargetAdmin, replication_factor: int = -1
+    ) -> None:
+        self._source, self._target = source, target
+        self._replication_factor = replication_factor
+        self._ready: dict[str, int] = {}  # target topic -> partitions known to exist
+        self._lock = threading.Lock()
+
+    def plan(self, topics: Iterable[str]) -> list[TopicAction]:
+        """The actions for these source topics, computed from fresh metadata."""
+        described = self._source.describe(list(topics))
+        return plan_topics(described.values(), self._target.topics())
+
+    def ensure(self, partitions: Mapping[str, int]) -> list[TopicAction]:
+        """Make sure each topic has at least the given partitions on the target.
+
+        ``partitions`` maps source topics to the highest partition count needed; topics
+        already known to be large enough cost nothing. Returns the actions taken.
+        """
+        with self._lock:
+            missing = {t: n for t, n in partitions.items() if self._ready.get(t, 0) < n}
+            if not missing:
+                return []
+            actions = self.plan(missing)
+            self.apply(actions)
+            return [a for a in actions if a.action in (CREATE, GROW)]
+
+    def apply(self, actions: Iterable[TopicAction]) -> None:
+        """Create or grow target topics as planned."""
+        for action in actions:
+            if action.action == CREATE:
+                created = self._target.create_topic(
+                    action.target_topic, action.source_partitions,
+                    self._replication_factor, action.configs,
+                )
+                if created:
+                    _log.info("created target topic %s", action.describe())
+            elif action.action == GROW:
+                self._target.add_partitions(action.target_topic, action.source_partitions)
+                _log.info("grew target topic %s", action.describe())
+            elif action.action == MORE:
+                _log.warning("%s", action.describe())
+            self._ready[action.target_topic] = max(
+                action.source_partitions, action.target_partitions
+            )
