@@ -13,21 +13,28 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from kmirror import __version__
 from kmirror.errors import KmirrorError
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors name the closest valid flag and exit with code 2."""
+    """An ArgumentParser whose errors name the closest valid flag and exit with code 2.
+
+    Abbreviated flags are refused: `--num.stream` must not silently mean `--num.streams`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         """Print the problem (with a 'did you mean' when a flag is misspelt) and exit 2."""
         hint = ""
         if "unrecognized arguments:" in message:
             unknown = message.split("unrecognized arguments:", 1)[1].split()
-            flags = [s for a in self._actions for s in a.option_strings]
+            flags = _all_flags(self)
             for arg in unknown:
                 name = arg.split("=", 1)[0]
                 close = difflib.get_close_matches(name, flags, n=1, cutoff=0.6)
@@ -36,6 +43,16 @@ class Parser(argparse.ArgumentParser):
                     break
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+
+
+def _all_flags(parser: argparse.ArgumentParser) -> list[str]:
+    flags = []
+    for action in parser._actions:
+        flags.extend(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags.extend(_all_flags(sub))
+    return flags
 
 
 def build_parser() -> Parser:
@@ -66,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except KmirrorError as exc:
         return _report(exc, verbose)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s" if verbose else "%(message)s",

@@ -68,6 +68,7 @@ _EXPLAINED: Mapping[str, str] = {
     "mirror.topics.blacklist": "use the --blacklist/--exclude flag instead",
 }
 
+KMIRROR_KEYS = ("kmirror.cluster.alias",)
 _ZOOKEEPER_KEYS = ("zk.connect", "zookeeper.connect")
 _OFFSET_RESET = {"smallest": "earliest", "largest": "latest"}
 _OLD_CODECS = {"0": "none", "1": "gzip", "2": "snappy", "3": "lz4", "4": "zstd"}
@@ -79,6 +80,9 @@ def translate(path: str, raw: Mapping[str, str], scope: Scope) -> Translation:
     out = Translation()
     for key, value in raw.items():
         where = f"{path}: {key}"
+        if key in KMIRROR_KEYS:
+            out.settings[key] = value  # kmirror's own, taken out before the client sees it
+            continue
         if key in _ZOOKEEPER_KEYS:
             out.problems.append(
                 f"{where}: ZooKeeper addresses are not used since Kafka 4.0 (KRaft); connect "
@@ -130,7 +134,7 @@ def translate(path: str, raw: Mapping[str, str], scope: Scope) -> Translation:
 
 def _translate_jaas(where: str, value: str, out: Translation) -> None:
     """Take user and password out of a Java JAAS line for PLAIN/SCRAM."""
-    found = dict(_JAAS.findall(value))
+    found = {k: re.sub(r"\\(.)", r"\1", v) for k, v in _JAAS.findall(value)}
     if "PlainLoginModule" in value or "ScramLoginModule" in value:
         if "username" in found and "password" in found:
             out.settings["sasl.username"] = found["username"]

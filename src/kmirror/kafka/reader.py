@@ -134,6 +134,17 @@ class SourceReader:
                 )
         return accepted
 
+    def committed(self, keys: Iterable[Key], timeout_s: float = 30.0) -> dict[Key, int]:
+        """The group's committed offsets for these partitions (those with none are left out)."""
+        tps = [TopicPartition(t, p) for t, p in keys]
+        if not tps:
+            return {}
+        try:
+            found = self._consumer.committed(tps, timeout=timeout_s)
+        except KafkaException as exc:
+            raise MirrorError(f"{self.label}: cannot read committed offsets: {exc}") from exc
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+
     def error_of(self, message: Any) -> tuple[str, bool] | None:
         """A consumed message's error as (text, fatal), or None for a record."""
         error = message.error()

@@ -9,6 +9,7 @@ One source partition always goes through the same producer, so its order holds.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ class AckSink(Protocol):
     def failed(self, offset: int) -> None:
         """The target refused the record sent for this source offset."""
         ...
+
+
+METADATA_WAIT_S = 60.0
+_NOT_YET_KNOWN = (KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC)
 
 
 class QueueFull(Exception):
@@ -62,6 +67,7 @@ class TargetWriter:
         ]
         self._by_partition: dict[tuple[str, int], Any] = {}
         self.failures: list[SendFailure] = []
+        self._unknown_since: dict[tuple[str, int], float] = {}
         self.max_messages = int(settings.get("queue.buffering.max.messages", "100000"))
         self.max_kbytes = int(settings.get("queue.buffering.max.kbytes", "1048576"))
 
@@ -101,7 +107,22 @@ class TargetWriter:
             raise QueueFull from exc
         except KafkaException as exc:
             error = exc.args[0]
+            if error.code() in _NOT_YET_KNOWN and self._wait_for_metadata(producer, topic,
+                                                                          partition):
+                raise QueueFull from exc  # retried in order once the metadata knows it
             self._fail(sink, topic, partition, source_offset, error)
+            return
+        if self._unknown_since:
+            self._unknown_since.pop((topic, partition), None)
+
+    def _wait_for_metadata(self, producer: Any, topic: str, partition: int) -> bool:
+        """A just-created topic or partition: refresh metadata; True while worth waiting."""
+        first = self._unknown_since.setdefault((topic, partition), time.monotonic())
+        try:
+            producer.list_topics(topic, timeout=5)
+        except KafkaException:
+            pass
+        return time.monotonic() - first < METADATA_WAIT_S
 
     def _delivered(self, sink: AckSink, source_offset: int, err: Any, msg: Any) -> None:
         if err is None:

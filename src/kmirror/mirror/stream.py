@@ -100,6 +100,12 @@ class MirrorStream:
         for topic, partition in keys:
             needed[topic] = max(needed.get(topic, 0), partition + 1)
         self.sync.ensure(needed)
+        # Start each partition's track at the group's committed offset, so a partition with
+        # nothing new still reports its position (for lag and --until-caught-up).
+        start = self.reader.committed(keys)
+        for key, offset in start.items():
+            self.tracker.track(*key).consumed(offset - 1)
+        self.tracker.mark_committed(start)
         self.assigned.update(keys)
         if self._backpressure:
             self.reader.pause(keys)

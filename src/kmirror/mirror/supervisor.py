@@ -104,6 +104,8 @@ class Supervisor:
         self.errors: list[str] = []
         self.records = self.bytes = 0
         self._stop_requests = 0
+        self._printed: set[str] = set()
+        self._last_fill = 0.0
 
     # --- before the streams start ------------------------------------------------------------
 
@@ -269,10 +271,14 @@ class Supervisor:
             if position > self.positions.get(slot, -1):
                 self.positions[slot] = position
         for message in report.stopped_partitions:
-            self.out(f"error: {message}")
+            if message not in self._printed:
+                self._printed.add(message)
+                self.out(f"error: {message}")
         if report.error and report.error not in self.errors:
             self.errors.append(report.error)
-            self.out(f"error: {report.error}")
+            if report.error not in self._printed:
+                self._printed.add(report.error)
+                self.out(f"error: {report.error}")
         self._last_fill = report.queue_fill
 
     def _caught_up(self) -> bool:
@@ -293,7 +299,7 @@ class Supervisor:
         self.out(
             f"mirrored {self.records:,} records: {(self.records - records) / seconds:,.0f} "
             f"records/s, {(self.bytes - size) / seconds / 1e6:.1f} MB/s, lag {lag_text} "
-            f"records, producer queue {getattr(self, '_last_fill', 0.0):.0%} full"
+            f"records, producer queue {self._last_fill:.0%} full"
         )
         return now, self.records, self.bytes
 

@@ -76,7 +76,7 @@ class PartitionTrack:
     @property
     def in_flight(self) -> int:
         """Records sent and not yet acknowledged."""
-        return len(self.pending)
+        return len(self.pending) - sum(self.early.values())
 
 
 class OffsetTracker:

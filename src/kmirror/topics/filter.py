@@ -42,8 +42,14 @@ kmirror keeps that contract with these deliberate, documented differences:
   - rejected with an error naming the construct: other ``\\p{...}`` properties
     (``\\p{javaLowerCase}``, ``\\p{L}``, ``\\p{IsLatin}`` ...), nested classes ``[a[b]]`` and
     intersections ``[a-z&&[^x]]``, ``\\G``, ``\\X``, ``\\b{g}``, the comments flag ``(?x)``,
-    ``{`` that does not start a ``{n}``/``{n,}``/``{n,m}`` repetition (Java rejects it too), and
-    Python-only syntax Java would reject (``(?P...)``, ``(?#...)``, ``(?(1)...)``, ``{,n}``).
+    ``{`` that does not start a ``{n}``/``{n,}``/``{n,m}`` repetition (Java rejects it too),
+    Python-only syntax Java would reject (``(?P...)``, ``(?#...)``, ``(?(1)...)``, ``{,n}``), and
+    a backreference to a group that has not been opened yet (Java accepts it, never matching).
+  - rejected by Python although Java accepts them (meaningless for topic names): quantifiers
+    with nothing to repeat or on anchors (``{2}x``, ``^*``, ``(?i){2}``), stacked quantifiers
+    (``a+{2}``) and variable-width look-behind (``(?<=a+)``).
+  - Python quirks left alone: ``.``/``$`` know only ``\\n`` as a line terminator and ``\\B``
+    never matches an empty string; topic names have neither line terminators nor zero length.
 * **Internal topics.** Every topic whose name starts with ``__`` (Kafka's own, and kmirror's
   ``__kmirror...`` topics) is never mirrored, whatever the patterns say.
 
@@ -149,7 +155,13 @@ def compile_java_regex(text: str, *, flag: str) -> re.Pattern[str]:
         return re.compile(python_text, re.ASCII)
     except re.error as exc:
         at = None if exc.pos is None else where[min(exc.pos, len(where) - 1)]
-        raise _bad_input(flag, text, exc.msg, at) from None
+        what = exc.msg
+        if "look-behind" in what:
+            what += " (Python cannot do Java's variable-width look-behind)"
+            if at is None:  # Python gives no position; point at the first look-behind
+                found = [i for i in (text.find("(?<="), text.find("(?<!")) if i >= 0]
+                at = min(found, default=None)
+        raise _bad_input(flag, text, what, at) from None
 
 
 # --- error reporting -------------------------------------------------------------------------
@@ -166,9 +178,9 @@ class _Problem(Exception):
 
 def _bad_input(flag: str, text: str, what: str, at: int | None) -> BadInputError:
     """The user-facing error: message with position, the text, a caret under the position."""
-    if at is None:
-        return BadInputError(f"{flag}: invalid regular expression: {what}\n  {text!r}")
     shown = "".join(ch if ch.isprintable() else " " for ch in text)
+    if at is None:
+        return BadInputError(f'{flag}: invalid regular expression: {what}\n  "{shown}"')
     return BadInputError(
         f"{flag}: invalid regular expression: {what} at position {at}\n"
         f'  "{shown}"\n'
@@ -625,8 +637,8 @@ class _Translator:
                 self.fail(f"backreference \\{number} comes before group {number} exists", at)
             self.emit(f"(?:\\{number})", at)
         elif ch in "bB":
-            if ch == "b" and self.peek() == "{":
-                self.fail("\\b{...} boundaries are not supported", at)
+            if ch == "b" and self.text.startswith("{g}", self.i, self.end):
+                self.fail("\\b{g} (grapheme boundary) is not supported", at)
             self.emit("\\" + ch, at)
         elif ch == "A":
             self.emit("\\A", at)

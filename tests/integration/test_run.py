@@ -1,0 +1,242 @@
+"""`kmirror run` on real brokers, checked with an independent client (confluent-kafka direct)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.kafka_io import (
+    Clusters,
+    Record,
+    add_partitions,
+    committed,
+    create_topic,
+    end_offsets,
+    produce,
+    read_all,
+    topic_partitions,
+)
+from tests.mirror_run import MirrorProcess, run_mirror, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def _records(count: int, partitions: int, seed: int = 0) -> list[Record]:
+    """Keys, binary and repeated headers, explicit timestamps, some null keys and values."""
+    out = []
+    for i in range(count):
+        headers = (("seq", str(i).encode()), ("bin", bytes([i % 256, 0, 255])), ("seq", b"again"))
+        out.append(Record(
+            key=None if i % 97 == 0 else f"k{seed}-{i}".encode(),
+            value=None if i % 101 == 0 else f"v{seed}-{i}".encode() * (1 + i % 5),
+            partition=i % partitions,
+            timestamp_ms=1_600_000_000_000 + i * 7,
+            headers=headers if i % 3 else (),
+        ))
+    return out
+
+
+def _configs(workdir: Path, clusters: Clusters, group: str) -> tuple[Path, Path]:
+    source = write_config(workdir, "source", bootstrap__servers=clusters.source, group__id=group)
+    target = write_config(workdir, "target", bootstrap__servers=clusters.target)
+    return source, target
+
+
+def _assert_same(clusters: Clusters, topic: str, expected: int) -> None:
+    src = read_all(clusters.source, topic)
+    dst = read_all(clusters.target, topic, expected=expected)
+    assert len(src) == expected
+    assert [r.content() for r in dst] == [r.content() for r in src]
+
+
+def test_classic_command_mirrors_exactly_in_order(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given 12,000 records over 4 partitions with keys, headers, timestamps and nulls
+    create_topic(clusters.source, topic_name, 4, {"retention.ms": "86400000"})
+    produce(clusters.source, topic_name, _records(12_000, 4))
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    # When the classic MirrorMaker command runs (until caught up)
+    out = run_mirror([
+        "--consumer.config", str(source), "--num.streams", "2",
+        "--producer.config", str(target), f"--whitelist={topic_name}", "--until-caught-up",
+    ])
+    # Then it exits 0 after printing its plan
+    assert out.returncode == 0, out.stderr
+    assert "kmirror: mirroring" in out.stderr and "create, 4 partitions" in out.stderr
+    # And the target holds exactly the same records, partition by partition, in order
+    assert topic_partitions(clusters.target, topic_name) == 4
+    _assert_same(clusters, topic_name, 12_000)
+    # And the topic config was carried over
+    # And the committed offsets equal the source's end offsets
+    ends = end_offsets(clusters.source, topic_name)
+    assert committed(clusters.source, f"g-{topic_name}", topic_name, list(ends)) == ends
+
+
+def test_two_sources_and_filters(clusters: Clusters, workdir: Path, topic_name: str) -> None:
+    # Given topics a, b, c.d and skip on the source, and topic other on the target cluster
+    names = {n: f"{topic_name}-{n}" for n in ("a", "b", "c.d", "cXd", "skip")}
+    for i, name in enumerate(names.values()):
+        create_topic(clusters.source, name, 2)
+        produce(clusters.source, name, _records(50 + i, 2, seed=i))
+    other = f"{topic_name}-other"
+    create_topic(clusters.target, other, 2)
+    produce(clusters.target, other, _records(30, 2, seed=9))
+    source = write_config(
+        workdir, "src1", bootstrap__servers=clusters.source, group__id=f"g1-{topic_name}"
+    )
+    second = write_config(
+        workdir, "src2", bootstrap__servers=clusters.target, group__id=f"g2-{topic_name}"
+    )
+    # The second source is the target cluster itself: only allowed for topics... refused.
+    target = write_config(workdir, "target", bootstrap__servers=clusters.target)
+    refused = run_mirror([
+        "--consumer.config", str(source), "--consumer.config", str(second),
+        "--producer.config", str(target), "--include", f"{topic_name}.*", "--until-caught-up",
+    ])
+    assert refused.returncode == 2
+    assert "into itself" in refused.stderr and "Traceback" not in refused.stderr
+    # When mirroring with a comma list, \Q..\E quoting and a blacklist
+    include = f"{names['a']},{names['b']},\\Q{names['c.d']}\\E,{topic_name}-s.*"
+    out = run_mirror([
+        "--consumer.config", str(source), "--producer.config", str(target),
+        "--whitelist", include, "--blacklist", f"{topic_name}-skip", "--until-caught-up",
+    ])
+    assert out.returncode == 0, out.stderr
+    # Then exactly a, b and c.d are mirrored (not cXd: the dot was quoted; not skip)
+    for key in ("a", "b", "c.d"):
+        _assert_same(clusters, names[key], 50 + list(names).index(key))
+    for key in ("cXd", "skip"):
+        assert topic_partitions(clusters.target, names[key]) == 0
+
+
+def test_new_topic_and_new_partition_while_running(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given a running mirror of one topic
+    first, second = f"{topic_name}-1", f"{topic_name}-2"
+    create_topic(clusters.source, first, 2)
+    produce(clusters.source, first, _records(100, 2))
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    mirror = MirrorProcess([
+        "--consumer.config", str(source), "--producer.config", str(target),
+        "--include", f"{topic_name}-.*", "--topic.refresh.interval.ms", "1000",
+    ], workdir / "mirror.log")
+    try:
+        mirror.wait_for("kmirror: mirroring")
+        # When a matching topic is created and the first one grows a partition
+        create_topic(clusters.source, second, 3)
+        produce(clusters.source, second, _records(300, 3, seed=2))
+        add_partitions(clusters.source, first, 3)
+        produce(clusters.source, first, [r for r in _records(90, 3, seed=3) if r.partition == 2])
+        # Then both reach the target completely
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if (sum(end_offsets(clusters.target, second).values() or [0]) >= 300
+                    and topic_partitions(clusters.target, first) == 3
+                    and end_offsets(clusters.target, first).get(2, 0) >= 30):
+                break
+            time.sleep(0.5)
+    finally:
+        assert mirror.stop() == 0, mirror.output()
+    _assert_same(clusters, second, 300)
+    _assert_same(clusters, first, 130)
+    assert "new topic" in mirror.output()
+
+
+def test_kill_9_and_restart_loses_nothing(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given 60,000 records and a mirror killed with SIGKILL mid-run
+    create_topic(clusters.source, topic_name, 4)
+    produce(clusters.source, topic_name, _records(60_000, 4))
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    group = f"g-{topic_name}"
+    args = ["--consumer.config", str(source), "--producer.config", str(target),
+            "--include", topic_name, "--offset.commit.interval.ms", "200"]
+    mirror = MirrorProcess(args, workdir / "first.log")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(end_offsets(clusters.target, topic_name).values()
+                                              if topic_partitions(clusters.target, topic_name)
+                                              else [0]) < 10_000:
+        time.sleep(0.05)
+    mirror.stop(signal.SIGKILL)
+    # Then the committed offsets are never ahead of what the target holds
+    target_ends = end_offsets(clusters.target, topic_name)
+    done = committed(clusters.source, group, topic_name, list(target_ends))
+    for partition, offset in done.items():
+        assert offset <= target_ends[partition], (partition, offset, target_ends)
+    # When it restarts and catches up
+    out = run_mirror([*args, "--until-caught-up"])
+    assert out.returncode == 0, out.stderr
+    # Then every record is there, in order; duplicates are only re-sends of a prefix
+    src = read_all(clusters.source, topic_name)
+    dst = read_all(clusters.target, topic_name)
+    duplicates = len(dst) - len(src)
+    print(f"kill -9 then restart: {duplicates} duplicate(s) of {len(src)} records")
+    assert duplicates >= 0
+    for partition in range(4):
+        want = [r.content() for r in src if r.partition == partition]
+        got = [r.content() for r in dst if r.partition == partition]
+        # got = first run's prefix + the restart's copy from the committed offset
+        assert got[-len(want):] == want or _is_resend(got, want), partition
+
+
+def _is_resend(got: list[object], want: list[object]) -> bool:
+    """got = want[:a] + want[b:] with b <= a (a re-sent stretch), every record present."""
+    for a in range(len(want) + 1):
+        if got[:a] != want[:a]:
+            return False
+        rest = got[a:]
+        b = len(want) - len(rest)
+        if 0 <= b <= a and rest == want[b:]:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_sources(clusters: Clusters, workdir: Path, topic_name: str, codec: str) -> None:
+    create_topic(clusters.source, topic_name, 2)
+    produce(clusters.source, topic_name, _records(3000, 2), {"compression.type": codec})
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
+                      "--include", topic_name, "--until-caught-up"])
+    assert out.returncode == 0, out.stderr
+    _assert_same(clusters, topic_name, 3000)
+
+
+def test_a_refused_record_stops_the_mirror_and_is_never_committed_past(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given a target topic that accepts at most 2 KB per batch, and a 10 KB record at offset 50
+    create_topic(clusters.source, topic_name, 1)
+    records = [Record(key=b"k", value=b"v" * 100, partition=0) for _ in range(100)]
+    records[50] = Record(key=b"big", value=b"x" * 10_000, partition=0)
+    produce(clusters.source, topic_name, records)
+    create_topic(clusters.target, topic_name, 1, {"max.message.bytes": "2048"})
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    # When mirroring
+    out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
+                      "--include", topic_name, "--until-caught-up"], timeout_s=120)
+    # Then it stops with a non-zero exit and an error naming topic, partition and offset
+    assert out.returncode == 1, out.stderr
+    assert f"topic {topic_name} partition 0 offset 50" in out.stderr
+    assert "Traceback" not in out.stderr
+    # And the committed offset is not past the refused record
+    assert committed(clusters.source, f"g-{topic_name}", topic_name, [0])[0] <= 50
+
+
+def test_more_streams_than_partitions_warns(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    create_topic(clusters.source, topic_name, 2)
+    produce(clusters.source, topic_name, _records(200, 2))
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
+                      "--include", topic_name, "--num.streams", "3", "--until-caught-up"])
+    assert out.returncode == 0, out.stderr
+    assert "3 streams for 2 partitions" in out.stderr and "1 stream(s) will be idle" in out.stderr
+    _assert_same(clusters, topic_name, 200)
