@@ -10,7 +10,7 @@ Lower-level errors (the Kafka client's, the OS's) are translated at the seam wit
     │   ├── ConfigError             one or more problems in config files or flags
     │   └── ClusterUnreachable      a bootstrap address that answers nothing Kafka-like
     ├── LocalClusterError         exit_code 2: `kmirror local` could not start or stop brokers
-    └── MirrorError               exit_code 1: mirroring stopped (refused record, fatal client error)
+    └── MirrorError               exit_code 1: mirroring stopped (refused record, fatal error)
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ from tests.kafka_io import create_topic, topic_partitions
 pytestmark = pytest.mark.integration
 
 
-def _kmirror(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _kmirror(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(
         kmirror_cmd(*args), env=env, capture_output=True, text=True, timeout=240, check=False
     )

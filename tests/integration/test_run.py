@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -25,7 +26,12 @@ pytestmark = pytest.mark.integration
 
 
 def _records(count: int, partitions: int, seed: int = 0) -> list[Record]:
-    """Keys, binary and repeated headers, explicit timestamps, some null keys and values."""
+    """Keys, binary and repeated headers, explicit timestamps, some null keys and values.
+
+    Timestamps are recent: records older than the topic's retention would be deleted by the
+    broker while the test runs.
+    """
+    base_ms = int(time.time() * 1000) - 3_600_000
     out = []
     for i in range(count):
         headers = (("seq", str(i).encode()), ("bin", bytes([i % 256, 0, 255])), ("seq", b"again"))
@@ -33,7 +39,7 @@ def _records(count: int, partitions: int, seed: int = 0) -> list[Record]:
             key=None if i % 97 == 0 else f"k{seed}-{i}".encode(),
             value=None if i % 101 == 0 else f"v{seed}-{i}".encode() * (1 + i % 5),
             partition=i % partitions,
-            timestamp_ms=1_600_000_000_000 + i * 7,
+            timestamp_ms=base_ms + i * 7,
             headers=headers if i % 3 else (),
         ))
     return out
@@ -170,8 +176,12 @@ def test_kill_9_and_restart_loses_nothing(
     for partition, offset in done.items():
         assert offset <= target_ends[partition], (partition, offset, target_ends)
     # When it restarts and catches up
-    out = run_mirror([*args, "--until-caught-up"])
-    assert out.returncode == 0, out.stderr
+    restart = MirrorProcess([*args, "--until-caught-up", "--verbose"], workdir / "restart.log")
+    try:
+        code = restart.process.wait(240)
+    finally:
+        restart.stop()
+    assert code == 0, restart.output()[-5000:]
     # Then every record is there, in order; duplicates are only re-sends of a prefix
     src = read_all(clusters.source, topic_name)
     dst = read_all(clusters.target, topic_name)
@@ -240,3 +250,55 @@ def test_more_streams_than_partitions_warns(
     assert out.returncode == 0, out.stderr
     assert "3 streams for 2 partitions" in out.stderr and "1 stream(s) will be idle" in out.stderr
     _assert_same(clusters, topic_name, 200)
+
+
+def _rss_mb(root_pid: int) -> float:
+    """Largest resident set of the process and its children, in MB."""
+    pids = [root_pid]
+    children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    largest = 0.0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    largest = max(largest, int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return largest
+
+
+def test_target_frozen_10s_loses_nothing_and_memory_stays_bounded(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given 150,000 records waiting on the source and a running mirror
+    create_topic(clusters.source, topic_name, 4)
+    produce(clusters.source, topic_name, _records(150_000, 4))
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    target_pid = next(c["pid"] for c in clusters.info["clusters"] if c["name"] == "target")
+    mirror = MirrorProcess(["--consumer.config", str(source), "--producer.config", str(target),
+                            "--include", topic_name, "--until-caught-up"], workdir / "m.log")
+    peak = 0.0
+    try:
+        mirror.wait_for("kmirror: mirroring")
+        time.sleep(1.0)
+        # When the target broker is frozen for 10 s mid-run
+        os.kill(target_pid, signal.SIGSTOP)
+        try:
+            frozen_until = time.monotonic() + 10
+            while time.monotonic() < frozen_until:
+                peak = max(peak, _rss_mb(mirror.process.pid))
+                time.sleep(0.5)
+        finally:
+            os.kill(target_pid, signal.SIGCONT)
+        code = mirror.process.wait(240)
+    finally:
+        os.kill(target_pid, signal.SIGCONT)
+        mirror.stop()
+    # Then the mirror finishes on its own with every record, in order
+    assert code == 0, mirror.output()
+    _assert_same(clusters, topic_name, 150_000)
+    # And no process of it grew without bound while the target was away
+    print(f"peak RSS of a kmirror process while the target was frozen: {peak:.0f} MB")
+    assert 0 < peak < 400

@@ -46,7 +46,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def _all_flags(parser: argparse.ArgumentParser) -> list[str]:
-    flags = []
+    flags: list[str] = []
     for action in parser._actions:
         flags.extend(action.option_strings)
         if isinstance(action, argparse._SubParsersAction):
@@ -78,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kmirror` console script; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    # --verbose is global: accepted before or after the subcommand.
     verbose = "--verbose" in args_list or "-v" in args_list
+    args_list = [a for a in args_list if a not in ("--verbose", "-v")]
     try:
         args = parser.parse_args(args_list)
     except KmirrorError as exc:
@@ -92,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not verbose:
         logging.getLogger("kmirror.librdkafka").setLevel(logging.ERROR)
+    args.verbose = verbose
     if args.command is None:
         parser.print_help()
         return 2

@@ -92,7 +92,9 @@ class Admin:
             if topic.error is None or topic.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
         }
 
-    def describe(self, names: Iterable[str], timeout_s: float = 30.0) -> dict[str, TopicDescription]:
+    def describe(
+        self, names: Iterable[str], timeout_s: float = 30.0
+    ) -> dict[str, TopicDescription]:
         """Partition count, replication factor and topic-level configs of existing topics."""
         names = list(names)
         if not names:

@@ -52,6 +52,7 @@ class SendFailure:
     source_offset: int
     reason: str
     code: str
+    size_bytes: int = 0  # key + value, when known: names the culprit of a too-large batch
 
 
 class TargetWriter:
@@ -128,15 +129,19 @@ class TargetWriter:
         if err is None:
             sink.acked(source_offset)
         else:
-            self._fail(sink, msg.topic(), msg.partition(), source_offset, err)
+            size = len(msg.key() or b"") + len(msg.value() or b"")
+            self._fail(sink, msg.topic(), msg.partition(), source_offset, err, size)
 
     def _fail(
-        self, sink: AckSink, topic: str, partition: int, source_offset: int, error: Any
+        self, sink: AckSink, topic: str, partition: int, source_offset: int, error: Any,
+        size_bytes: int = 0,
     ) -> None:
         sink.failed(source_offset)
         code = error.name() if isinstance(error, KafkaError) else str(error)
         reason = error.str() if isinstance(error, KafkaError) else str(error)
-        self.failures.append(SendFailure(topic, partition, source_offset, reason, code))
+        self.failures.append(
+            SendFailure(topic, partition, source_offset, reason, code, size_bytes)
+        )
 
     def poll(self, timeout_s: float = 0.0) -> None:
         """Serve delivery reports (acknowledgements) of every producer."""

@@ -253,7 +253,7 @@ class LocalCluster:
             try:
                 probe(self.bootstrap_servers, 2.0)
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure means "not up yet"
+            except Exception as exc:
                 last_error = str(exc)
             time.sleep(0.3)
         self.stop()

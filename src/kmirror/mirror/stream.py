@@ -22,7 +22,7 @@ from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import MirrorError
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.reader import Key, SourceReader
-from kmirror.kafka.writer import QueueFull, TargetWriter
+from kmirror.kafka.writer import QueueFull, SendFailure, TargetWriter
 from kmirror.mirror.handler import MessageHandler, MirrorRecord, load_handler
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.topics.filter import RegexTopicFilter
@@ -271,22 +271,38 @@ class MirrorStream:
         if not self.writer.failures:
             return
         failures, self.writer.failures = self.writer.failures, []
+        by_partition: dict[Key, list[SendFailure]] = {}
         for failure in failures:
-            key = (failure.topic, failure.partition)
+            by_partition.setdefault((failure.topic, failure.partition), []).append(failure)
+        for key, refused in by_partition.items():
             if key in self.stopped:
                 continue
-            message = (
-                f"target refused the record from {self.label}, topic {failure.topic} "
-                f"partition {failure.partition} offset {failure.source_offset}: "
-                f"{failure.reason} ({failure.code}); the partition is stopped and its "
-                f"offset is not committed past {failure.source_offset}"
-            )
+            message = self._refusal_message(refused)
             self.stopped[key] = message
             self.stats.stopped_partitions.append(message)
             self.reader.pause([key])
             if self.settings.abort_on_send_failure:
                 raise MirrorError(message)
             _log.error("%s", message)
+
+    def _refusal_message(self, refused: list[SendFailure]) -> str:
+        """One line naming the record the target refused (the largest, when too large)."""
+        first = min(refused, key=lambda f: f.source_offset)
+        culprit = first
+        if first.code == "MSG_SIZE_TOO_LARGE":
+            culprit = max(refused, key=lambda f: f.size_bytes)
+        size = f" ({culprit.size_bytes:,} bytes)" if culprit.size_bytes else ""
+        batch = ""
+        if len(refused) > 1:
+            last = max(f.source_offset for f in refused)
+            batch = (f"; {len(refused)} records at offsets {first.source_offset}..{last} "
+                     "were refused with it")
+        return (
+            f"target refused the record from {self.label}, topic {culprit.topic} partition "
+            f"{culprit.partition} offset {culprit.source_offset}{size}: {culprit.reason} "
+            f"({culprit.code}){batch}; the partition is stopped and nothing at or after "
+            f"offset {first.source_offset} is committed"
+        )
 
     def _commit(self, keys: Iterable[Key] | None = None) -> None:
         offsets = self.tracker.to_commit(keys)

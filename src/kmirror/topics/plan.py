@@ -31,10 +31,20 @@ CREATE, GROW, OK, MORE = "create", "add-partitions", "ok", "target-has-more"
 class TopicInfo(Protocol):
     """What the plan needs to know of a source topic."""
 
-    name: str
-    partitions: int
-    replication_factor: int
-    configs: Mapping[str, str]
+    @property
+    def name(self) -> str:
+        """The topic name."""
+        ...
+
+    @property
+    def partitions(self) -> int:
+        """Its partition count."""
+        ...
+
+    @property
+    def configs(self) -> Mapping[str, str]:
+        """Its topic-level settings."""
+        ...
 
 
 @dataclass(frozen=True)
