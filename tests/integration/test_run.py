@@ -302,3 +302,103 @@ def test_target_frozen_10s_loses_nothing_and_memory_stays_bounded(
     # And no process of it grew without bound while the target was away
     print(f"peak RSS of a kmirror process while the target was frozen: {peak:.0f} MB")
     assert 0 < peak < 400
+
+
+def test_aborted_transactions_are_not_mirrored(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given committed and aborted transactions interleaved on the source
+    from confluent_kafka import Producer
+
+    create_topic(clusters.source, topic_name, 2)
+    producer = Producer({"bootstrap.servers": clusters.source,
+                         "transactional.id": f"tx-{topic_name}"})
+    producer.init_transactions(30)
+    expected = []
+    for batch in range(6):
+        producer.begin_transaction()
+        for i in range(50):
+            value = f"{batch}-{i}".encode()
+            producer.produce(topic_name, value=value, partition=i % 2)
+            if batch % 2 == 0:
+                expected.append(value)
+        if batch % 2 == 0:
+            producer.commit_transaction(30)
+        else:
+            producer.abort_transaction(30)
+    # When mirrored
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
+                      "--include", topic_name, "--until-caught-up"])
+    assert out.returncode == 0, out.stderr
+    # Then only the committed records are on the target (even for a read_uncommitted reader)
+    dst = read_all(clusters.target, topic_name, isolation="read_uncommitted")
+    assert sorted(r.value for r in dst) == sorted(expected)
+
+
+def test_abort_on_send_failure_false_stops_only_that_partition(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given a too-large record in partition 0 and ordinary records in partition 1
+    create_topic(clusters.source, topic_name, 2)
+    records = [Record(key=b"k", value=b"v" * 100, partition=i % 2) for i in range(400)]
+    records[100] = Record(key=b"big", value=b"x" * 10_000, partition=0)  # offset 50 of p0
+    produce(clusters.source, topic_name, records)
+    create_topic(clusters.target, topic_name, 2, {"max.message.bytes": "2048"})
+    source, _ = _configs(workdir, clusters, f"g-{topic_name}")
+    # (the limit applies to whole batches: keep the producer's batches under it)
+    target = write_config(workdir, "small", bootstrap__servers=clusters.target,
+                          batch__size="1500")
+    # When mirroring with --abort.on.send.failure=false
+    out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
+                      "--include", topic_name, "--abort.on.send.failure=false",
+                      "--until-caught-up"], timeout_s=120)
+    # Then partition 1 is mirrored completely, partition 0 is reported and the exit is non-zero
+    assert out.returncode == 1, out.stderr
+    assert f"topic {topic_name} partition 0 offset 50" in out.stderr
+    dst = read_all(clusters.target, topic_name)
+    assert len([r for r in dst if r.partition == 1]) == 200
+    offsets = committed(clusters.source, f"g-{topic_name}", topic_name, [0, 1])
+    assert offsets[1] == 200 and offsets[0] <= 50
+
+
+@pytest.fixture(scope="module")
+def third_cluster(clusters: Clusters) -> str:
+    """A second source cluster, started through `kmirror local up --name`."""
+    import json
+    import subprocess
+
+    from tests.conftest import kmirror_cmd
+
+    out = subprocess.run(kmirror_cmd("local", "up", "--name", "source2", "--json"),
+                         env=clusters.env, capture_output=True, text=True, timeout=240,
+                         check=True)
+    return str(json.loads(out.stdout)["clusters"][0]["bootstrap_servers"])
+
+
+def test_two_source_clusters_into_one_target(
+    clusters: Clusters, third_cluster: str, workdir: Path, topic_name: str
+) -> None:
+    # Given topic -east on the source cluster and topic -west on a second source cluster
+    east, west = f"{topic_name}-east", f"{topic_name}-west"
+    create_topic(clusters.source, east, 2)
+    produce(clusters.source, east, _records(500, 2, seed=1))
+    create_topic(third_cluster, west, 3)
+    produce(third_cluster, west, _records(700, 3, seed=2))
+    first = write_config(workdir, "east", bootstrap__servers=clusters.source,
+                         group__id=f"g-{topic_name}")
+    second = write_config(workdir, "west", bootstrap__servers=third_cluster,
+                          group__id=f"g-{topic_name}")
+    target = write_config(workdir, "target", bootstrap__servers=clusters.target)
+    # When both are mirrored into the one target
+    out = run_mirror(["--consumer.config", str(first), "--consumer.config", str(second),
+                      "--producer.config", str(target), "--include", f"{topic_name}-.*",
+                      "--until-caught-up"])
+    # Then the plan shows which cluster feeds which topic, and both arrive exactly
+    assert out.returncode == 0, out.stderr
+    assert f"east -> target: {east}: create" in out.stderr
+    assert f"west -> target: {west}: create" in out.stderr
+    _assert_same(clusters, east, 500)
+    dst = read_all(clusters.target, west, expected=700)
+    src = read_all(third_cluster, west)
+    assert [r.content() for r in dst] == [r.content() for r in src]

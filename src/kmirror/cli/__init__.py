@@ -57,6 +57,7 @@ def _all_flags(parser: argparse.ArgumentParser) -> list[str]:
 
 def build_parser() -> Parser:
     """The whole command line: global flags and one sub-parser per subcommand."""
+    from kmirror.cli import lag as lag_cmd
     from kmirror.cli import local as local_cmd
     from kmirror.cli import run as run_cmd
 
@@ -70,6 +71,7 @@ def build_parser() -> Parser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     run_cmd.register(commands)
+    lag_cmd.register(commands)
     local_cmd.register(commands)
     return parser
 

@@ -39,6 +39,7 @@ class SourceReader:
             {**settings, "logger": client_logger(), "error_cb": self._on_error}
         )
         self._subscription: list[str] = []
+        self._closed = False
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -134,6 +135,14 @@ class SourceReader:
                 )
         return accepted
 
+    def positions(self, keys: Iterable[Key]) -> dict[Key, int]:
+        """The next offset to be returned per partition (past skipped control records)."""
+        tps = [TopicPartition(t, p) for t, p in keys]
+        if not tps or self._closed:
+            return {}
+        return {(tp.topic, tp.partition): tp.offset
+                for tp in self._consumer.position(tps) if tp.offset >= 0}
+
     def committed(self, keys: Iterable[Key], timeout_s: float = 30.0) -> dict[Key, int]:
         """The group's committed offsets for these partitions (those with none are left out)."""
         tps = [TopicPartition(t, p) for t, p in keys]
@@ -154,4 +163,6 @@ class SourceReader:
 
     def close(self) -> None:
         """Leave the group (revocation callbacks run first)."""
-        self._consumer.close()
+        if not self._closed:
+            self._consumer.close()
+            self._closed = True

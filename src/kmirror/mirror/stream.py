@@ -52,6 +52,7 @@ class StreamReport:
     queue_fill: float = 0.0
     paused_for_backpressure: bool = False
     stopped_partitions: list[str] = field(default_factory=list)
+    stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
     error: str | None = None
     finished: bool = False
 
@@ -304,7 +305,25 @@ class MirrorStream:
             f"offset {first.source_offset} is committed"
         )
 
+    def _sync_positions(self) -> None:
+        """Move idle partitions past records the consumer skipped (transaction markers,
+        aborted records): without this a transactional partition would never look caught up.
+        Only partitions with nothing in flight and nothing waiting to be sent qualify."""
+        waiting = {(m.topic(), m.partition()) for m in self._pending}
+        tracks = self.tracker.tracks
+        idle = [
+            key for key in self.assigned
+            if key not in waiting and key not in self.stopped
+            and (key not in tracks or (not tracks[key].pending
+                                       and tracks[key].failed_offset is None))
+        ]
+        for key, position in self.reader.positions(idle).items():
+            track = self.tracker.track(*key)
+            if position - 1 > track.highest:
+                track.consumed(position - 1)
+
     def _commit(self, keys: Iterable[Key] | None = None) -> None:
+        self._sync_positions()
         offsets = self.tracker.to_commit(keys)
         if offsets:
             self.tracker.mark_committed(self.reader.commit(offsets))
@@ -316,6 +335,7 @@ class MirrorStream:
 
     def _report(self, finished: bool = False) -> None:
         """Send the counters since the last report (a fresh object: the queue pickles later)."""
+        self._sync_positions()
         stats = self.stats
         self._report_to(StreamReport(
             source=stats.source,
@@ -333,6 +353,7 @@ class MirrorStream:
             queue_fill=self.writer.queue_fill(),
             paused_for_backpressure=self._backpressure,
             stopped_partitions=stats.stopped_partitions,
+            stopped_keys=list(self.stopped),
             error=self._error,
             finished=finished,
         ))

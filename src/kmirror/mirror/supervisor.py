@@ -102,6 +102,7 @@ class Supervisor:
         self.plans: list[SourcePlan] = []
         self.positions: dict[tuple[str, Key], int] = {}  # (alias, partition) -> acked position
         self.errors: list[str] = []
+        self.stopped: set[tuple[str, Key]] = set()  # partitions stopped by a refused record
         self.records = self.bytes = 0
         self._stop_requests = 0
         self._printed: set[str] = set()
@@ -215,7 +216,7 @@ class Supervisor:
         self._summary(elapsed)
         if self._stop_requests > 1:
             return 130
-        if self.errors:
+        if self.errors or self.stopped:
             return 1
         return 0 if all(p.exitcode == 0 for p in processes) else 1
 
@@ -270,6 +271,8 @@ class Supervisor:
             slot = (report.source, key)
             if position > self.positions.get(slot, -1):
                 self.positions[slot] = position
+        for key in report.stopped_keys:
+            self.stopped.add((report.source, key))
         for message in report.stopped_partitions:
             if message not in self._printed:
                 self._printed.add(message)
@@ -286,7 +289,10 @@ class Supervisor:
             return False
         for plan in self.plans:
             for key, end in plan.goals.items():
-                if end > 0 and self.positions.get((plan.source.alias, key), -1) < end:
+                slot = (plan.source.alias, key)
+                if slot in self.stopped:
+                    continue  # will never catch up; reported, and the exit code says so
+                if end > 0 and self.positions.get(slot, -1) < end:
                     return False
         return True
 
@@ -304,15 +310,19 @@ class Supervisor:
         return now, self.records, self.bytes
 
     def _lag(self) -> int | None:
+        """Records not yet mirrored: end offsets minus acknowledged positions (or, for a
+        partition no stream reported yet, minus the group's committed offset)."""
         total = 0
         try:
             for plan in self.plans:
                 ends = plan.admin.end_offsets(_partitions(plan.topics))
+                alias = plan.source.alias
+                unknown = [k for k in ends if (alias, k) not in self.positions]
+                committed = plan.admin.committed_offsets(plan.source.group_id, unknown)
                 for key, end in ends.items():
-                    position = self.positions.get((plan.source.alias, key))
-                    if position is not None:
-                        total += max(0, end - position)
-        except Exception:
+                    position = self.positions.get((alias, key), committed.get(key, -1))
+                    total += max(0, end - max(position, 0))
+        except Exception:  # the status line must never stop the mirror
             return None
         return total
 
@@ -322,6 +332,8 @@ class Supervisor:
             f"kmirror: mirrored {self.records:,} records ({self.bytes / 1e6:.1f} MB) in "
             f"{elapsed:.1f} s ({rate:,.0f} records/s)"
             + (f"; stopped by: {self.errors[0]}" if self.errors else "")
+            + (f"; {len(self.stopped)} partition(s) stopped by refused records"
+               if self.stopped and not self.errors else "")
         )
 
 
@@ -335,4 +347,9 @@ def run_mirror(settings: MirrorSettings, verbose: bool = False) -> int:
     code = supervisor.run()
     if code == 1 and supervisor.errors:
         raise MirrorError(supervisor.errors[0])
+    if code == 1 and supervisor.stopped:
+        raise MirrorError(
+            f"{len(supervisor.stopped)} partition(s) stopped by records the target refused "
+            "(see the errors above); their offsets were not committed past those records"
+        )
     return code

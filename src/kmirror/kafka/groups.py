@@ -1,0 +1,182 @@
+"""Read-only views of consumer groups: members, committed offsets, and record timestamps.
+
+What `kmirror lag` needs from a cluster, for any group (not only kmirror's). Nothing here joins
+a group or commits anything.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from kmirror.errors import BadInputError, ClusterUnreachable
+from kmirror.kafka.admin import client_logger
+
+Key = tuple[str, int]
+TIMESTAMP_READ_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """A member of a group and the partitions it owns."""
+
+    client_id: str
+    host: str
+    partitions: tuple[Key, ...]
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """A group's state, members and committed offsets."""
+
+    group: str
+    state: str
+    members: tuple[GroupMember, ...]
+    committed: Mapping[Key, int] = field(default_factory=dict)
+
+    def owners(self) -> dict[Key, str]:
+        """Partition -> "client_id@host" of the member that owns it."""
+        return {
+            key: f"{m.client_id}@{m.host.lstrip('/')}" for m in self.members for key in m.partitions
+        }
+
+
+class GroupReader:
+    """Group and offset queries against one cluster."""
+
+    def __init__(self, settings: Mapping[str, str], label: str, timeout_s: float = 20.0) -> None:
+        self.label = label
+        self._settings = dict(settings)
+        self._timeout_s = timeout_s
+        self._admin = AdminClient({**self._settings, "logger": client_logger()})
+
+    def _unreachable(self) -> ClusterUnreachable:
+        return ClusterUnreachable(
+            f"{self.label} ({self._settings.get('bootstrap.servers', '?')}) did not answer within "
+            f"{self._timeout_s:g} s: check the address, that the brokers run, and the security "
+            "settings"
+        )
+
+    def topics(self) -> dict[str, int]:
+        """Every topic with its partition count."""
+        try:
+            metadata = self._admin.list_topics(timeout=self._timeout_s)
+        except KafkaException as exc:
+            raise self._unreachable() from exc
+        return {n: len(t.partitions) for n, t in metadata.topics.items() if t.error is None}
+
+    def group(self, group: str) -> GroupView | None:
+        """The group's members and committed offsets; None when the group does not exist."""
+        self.topics()  # fails fast, with a clear line, on an unreachable cluster
+        try:
+            described = self._admin.describe_consumer_groups(
+                [group], request_timeout=self._timeout_s
+            )[group].result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                return None
+            raise BadInputError(f"{self.label}: cannot describe group {group}: {error.str()}") \
+                from exc
+        members = tuple(
+            GroupMember(
+                m.client_id, m.host,
+                tuple((tp.topic, tp.partition) for tp in (m.assignment.topic_partitions or [])),
+            )
+            for m in described.members
+        )
+        committed = self._committed(group)
+        state = str(getattr(described.state, "name", described.state))
+        if state == "DEAD" or (not members and not committed):
+            return None
+        return GroupView(group, state, members, committed)
+
+    def _committed(self, group: str) -> dict[Key, int]:
+        request = [ConsumerGroupTopicPartitions(group)]
+        try:
+            result = self._admin.list_consumer_group_offsets(
+                request, request_timeout=self._timeout_s
+            )[group].result()
+        except KafkaException as exc:
+            raise BadInputError(
+                f"{self.label}: cannot read the committed offsets of group {group}: "
+                f"{exc.args[0].str()}"
+            ) from exc
+        return {
+            (tp.topic, tp.partition): tp.offset
+            for tp in result.topic_partitions
+            if tp.offset >= 0 and tp.error is None
+        }
+
+    def end_offsets(self, keys: Iterable[Key]) -> dict[Key, int]:
+        """Log-end offsets (high watermarks) of the partitions."""
+        return self._list_offsets(keys, OffsetSpec.latest())
+
+    def start_offsets(self, keys: Iterable[Key]) -> dict[Key, int]:
+        """Log-start offsets of the partitions."""
+        return self._list_offsets(keys, OffsetSpec.earliest())
+
+    def _list_offsets(self, keys: Iterable[Key], spec: Any) -> dict[Key, int]:
+        request = {TopicPartition(t, p): spec for t, p in keys}
+        if not request:
+            return {}
+        futures = self._admin.list_offsets(
+            request, isolation_level=IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=self._timeout_s,
+        )
+        out = {}
+        for tp, future in futures.items():
+            try:
+                out[(tp.topic, tp.partition)] = future.result().offset
+            except KafkaException as exc:
+                raise BadInputError(
+                    f"{self.label}: cannot read the offsets of {tp.topic}[{tp.partition}]: "
+                    f"{exc.args[0].str()}"
+                ) from exc
+        return out
+
+    def timestamps_at(self, positions: Mapping[Key, int]) -> dict[Key, tuple[int, int]]:
+        """For each partition, (offset, timestamp ms) of the first record at or after a position.
+
+        One consumer reads one record per partition (all partitions fetched together, each
+        paused once it answered), without joining any group. Partitions that return nothing
+        before the timeout are left out.
+        """
+        if not positions:
+            return {}
+        consumer = Consumer({
+            **self._settings, "group.id": f"kmirror-lag-{uuid.uuid4()}",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "isolation.level": "read_uncommitted", "max.partition.fetch.bytes": 65536,
+            "fetch.queue.backoff.ms": 5, "logger": client_logger(),
+        })
+        found: dict[Key, tuple[int, int]] = {}
+        try:
+            consumer.assign([TopicPartition(t, p, o) for (t, p), o in positions.items()])
+            deadline = time.monotonic() + TIMESTAMP_READ_TIMEOUT_S
+            while len(found) < len(positions) and time.monotonic() < deadline:
+                answered = []
+                for msg in consumer.consume(1000, 0.5):
+                    key = (msg.topic(), msg.partition())
+                    if msg.error() is not None or key in found:
+                        continue
+                    found[key] = (msg.offset(), msg.timestamp()[1])
+                    answered.append(TopicPartition(*key))
+                if answered:
+                    consumer.pause(answered)
+        finally:
+            consumer.close()
+        return found
