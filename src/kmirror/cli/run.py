@@ -12,6 +12,7 @@ from typing import Any
 
 from kmirror.config.settings import load_mirror_settings
 from kmirror.errors import ConfigError
+from kmirror.observe.server import DEFAULT_METRICS_PORT
 
 
 def _bool(text: str) -> bool:
@@ -86,6 +87,16 @@ def register(commands: Any) -> None:
         help="stop (exit 0) once every selected partition reached the end offset it had "
         "when mirroring began",
     )
+    observe = parser.add_argument_group("observability")
+    observe.add_argument(
+        "--metrics.port", dest="metrics_port", type=int, default=DEFAULT_METRICS_PORT,
+        metavar="PORT", help=f"serve /metrics, /health and /ready on this port (default "
+        f"{DEFAULT_METRICS_PORT}; 0 disables)",
+    )
+    observe.add_argument(
+        "--no-live", dest="live", action="store_false", default=True,
+        help="plain status lines instead of the live table, even on a terminal",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -107,7 +118,12 @@ class _Once(argparse.Action):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kmirror.mirror.supervisor import run_mirror
+    import sys
+
+    from kmirror.mirror.supervisor import RunOptions, run_mirror
+
+    if not 0 <= args.metrics_port <= 65535:
+        raise ConfigError([f"--metrics.port {args.metrics_port}: use 1-65535, or 0 to disable"])
 
     settings = load_mirror_settings(
         consumer_configs=args.consumer_configs,
@@ -124,4 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         topic_refresh_interval_ms=args.topic_refresh_interval_ms,
         until_caught_up=args.until_caught_up,
     )
-    return run_mirror(settings, verbose=args.verbose)
+    options = RunOptions(
+        metrics_port=args.metrics_port, live=args.live and sys.stderr.isatty()
+    )
+    return run_mirror(settings, verbose=args.verbose, options=options)

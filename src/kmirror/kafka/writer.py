@@ -36,6 +36,8 @@ class AckSink(Protocol):
 
 
 METADATA_WAIT_S = 60.0
+LATENCY_SAMPLE_EVERY = 64  # one acknowledgement in 64 feeds the latency histogram
+MAX_LATENCY_SAMPLES = 2000
 _NOT_YET_KNOWN = (KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC)
 
 
@@ -69,6 +71,8 @@ class TargetWriter:
         self._by_partition: dict[tuple[str, int], Any] = {}
         self.failures: list[SendFailure] = []
         self._unknown_since: dict[tuple[str, int], float] = {}
+        self._acks = 0
+        self._latency: list[float] = []
         self.max_messages = int(settings.get("queue.buffering.max.messages", "100000"))
         self.max_kbytes = int(settings.get("queue.buffering.max.kbytes", "1048576"))
 
@@ -128,6 +132,11 @@ class TargetWriter:
     def _delivered(self, sink: AckSink, source_offset: int, err: Any, msg: Any) -> None:
         if err is None:
             sink.acked(source_offset)
+            self._acks += 1
+            if self._acks % LATENCY_SAMPLE_EVERY == 0:
+                timestamp_ms = msg.timestamp()[1]
+                if timestamp_ms > 0 and len(self._latency) < MAX_LATENCY_SAMPLES:
+                    self._latency.append(time.time() - timestamp_ms / 1000)
         else:
             size = len(msg.key() or b"") + len(msg.value() or b"")
             self._fail(sink, msg.topic(), msg.partition(), source_offset, err, size)
@@ -142,6 +151,11 @@ class TargetWriter:
         self.failures.append(
             SendFailure(topic, partition, source_offset, reason, code, size_bytes)
         )
+
+    def take_latency_samples(self) -> list[float]:
+        """Replication latencies (target ack - source timestamp, s) sampled since last call."""
+        samples, self._latency = self._latency, []
+        return samples
 
     def poll(self, timeout_s: float = 0.0) -> None:
         """Serve delivery reports (acknowledgements) of every producer."""

@@ -44,7 +44,11 @@ class StreamReport:
     stream: int
     records: int = 0
     bytes: int = 0
-    records_by_topic: dict[str, int] = field(default_factory=dict)
+    by_topic: dict[str, list[int]] = field(default_factory=dict)  # topic -> [records, bytes]
+    latency_s: list[float] = field(default_factory=list)  # sampled source ts -> target ack
+    commits: int = 0
+    rebalances: int = 0
+    backpressure_pauses: int = 0
     positions: dict[Key, int] = field(default_factory=dict)  # acknowledged position
     committed: dict[Key, int] = field(default_factory=dict)
     assigned: int = 0
@@ -108,6 +112,7 @@ class MirrorStream:
             self.tracker.track(*key).consumed(offset - 1)
         self.tracker.mark_committed(start)
         self.assigned.update(keys)
+        self.stats.rebalances += 1
         if self._backpressure:
             self.reader.pause(keys)
         _log.debug("stream %d assigned %s", self.index, keys)
@@ -116,6 +121,7 @@ class MirrorStream:
         # The partitions are still ours: drain, commit, then let go. Records polled for them
         # but not sent are dropped: the next owner reads them again from the committed offset.
         gone = set(keys)
+        self.stats.rebalances += 1
         self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
         self._drain(DRAIN_TIMEOUT_S)
         self._commit(keys)
@@ -180,7 +186,7 @@ class MirrorStream:
         send = self.writer.send
         handler = self.handler
         stats = self.stats
-        by_topic = stats.records_by_topic
+        by_topic = stats.by_topic
         count = size = 0
         for i, msg in enumerate(batch):
             if msg.error() is not None:
@@ -208,9 +214,14 @@ class MirrorStream:
                 stats.records += count
                 stats.bytes += size
                 return batch[i:]
+            length = len(value) if value is not None else 0
             count += 1
-            size += len(value) if value is not None else 0
-            by_topic[topic] = by_topic.get(topic, 0) + 1
+            size += length
+            counts = by_topic.get(topic)
+            if counts is None:
+                counts = by_topic[topic] = [0, 0]
+            counts[0] += 1
+            counts[1] += length
         stats.records += count
         stats.bytes += size
         return []
@@ -247,6 +258,7 @@ class MirrorStream:
 
     def _start_backpressure(self) -> None:
         self._backpressure = True
+        self.stats.backpressure_pauses += 1
         self.reader.pause(self.assigned)
         _log.debug("stream %d: producer queue full, source paused", self.index)
 
@@ -327,6 +339,7 @@ class MirrorStream:
         offsets = self.tracker.to_commit(keys)
         if offsets:
             self.tracker.mark_committed(self.reader.commit(offsets))
+            self.stats.commits += 1
 
     def _drain(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -342,7 +355,11 @@ class MirrorStream:
             stream=stats.stream,
             records=stats.records,
             bytes=stats.bytes,
-            records_by_topic=stats.records_by_topic,
+            by_topic=stats.by_topic,
+            latency_s=self.writer.take_latency_samples(),
+            commits=stats.commits,
+            rebalances=stats.rebalances,
+            backpressure_pauses=stats.backpressure_pauses,
             positions={
                 k: o for k, t in self.tracker.tracks.items()
                 if (o := t.commit_offset()) is not None

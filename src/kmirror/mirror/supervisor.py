@@ -9,6 +9,7 @@ partition has reached the end offset it had at start.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -21,16 +22,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+from rich.live import Live
+
 from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import ConfigError, KmirrorError, MirrorError
 from kmirror.kafka.admin import Admin
+from kmirror.kafka.groups import GroupReader
+from kmirror.mirror.monitor import Monitor, lag_of, summarize
 from kmirror.mirror.stream import MirrorStream, StreamReport
+from kmirror.observe.server import StatusServer
+from kmirror.observe.view import live_table
 from kmirror.topics.filter import RegexTopicFilter
 from kmirror.topics.plan import TopicAction, TopicSync
 
 _log = logging.getLogger("kmirror")
 Key = tuple[str, int]
 STATUS_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How `kmirror run` shows itself: metrics port, live view."""
+
+    metrics_port: int = 0
+    live: bool = False
 _PR_SET_PDEATHSIG = 1
 
 
@@ -41,6 +57,7 @@ class SourcePlan:
     source: SourceCluster
     admin: Admin
     sync: TopicSync
+    groups: GroupReader
     topics: dict[str, int]  # selected topic -> partitions
     actions: list[TopicAction] = field(default_factory=list)
     goals: dict[Key, int] = field(default_factory=dict)  # --until-caught-up end offsets
@@ -93,26 +110,26 @@ class Supervisor:
 
     def __init__(
         self, settings: MirrorSettings, verbose: bool = False,
-        out: Callable[[str], None] | None = None,
+        out: Callable[[str], None] | None = None, options: RunOptions | None = None,
     ) -> None:
         self.settings = settings
         self.verbose = verbose
+        self.options = options or RunOptions()
         self.out = out or (lambda line: print(line, file=sys.stderr, flush=True))
         self.filter = RegexTopicFilter(settings.include, settings.exclude)
         self.plans: list[SourcePlan] = []
-        self.positions: dict[tuple[str, Key], int] = {}  # (alias, partition) -> acked position
-        self.errors: list[str] = []
-        self.stopped: set[tuple[str, Key]] = set()  # partitions stopped by a refused record
-        self.records = self.bytes = 0
+        self.monitor = Monitor()
         self._stop_requests = 0
-        self._printed: set[str] = set()
-        self._last_fill = 0.0
+        self._started_at = time.monotonic()
+        self._start_positions: dict[tuple[str, Key], int] = {}
+        self._start_positions_taken = False
+        self._target_admin = Admin(settings.target_admin_settings, "target")
 
     # --- before the streams start ------------------------------------------------------------
 
     def prepare(self) -> None:
         """Reach every cluster, refuse loops, plan and create target topics."""
-        target = Admin(self.settings.target_admin_settings, "target")
+        target = self._target_admin
         target_id = target.cluster_id()
         for source in self.settings.sources:
             label = f"source cluster '{source.alias}' ({source.bootstrap_servers})"
@@ -125,7 +142,8 @@ class Supervisor:
                     "every record again and again; point --producer.config at another cluster"
                 ])
             sync = TopicSync(admin, target, self.settings.replication_factor)
-            self.plans.append(SourcePlan(source, admin, sync, {}))
+            groups = GroupReader(source.admin_settings, label)
+            self.plans.append(SourcePlan(source, admin, sync, groups, {}))
         for plan in self.plans:
             self._refresh(plan, first=True)
             if self.settings.until_caught_up:
@@ -191,6 +209,7 @@ class Supervisor:
     def run(self) -> int:
         """Start the streams and watch them until they stop; returns the exit code."""
         self.prepare()
+        server = self._start_server()
         ctx = multiprocessing.get_context("spawn")
         reports = ctx.Queue()
         processes = []
@@ -208,35 +227,63 @@ class Supervisor:
         }
         started = time.monotonic()
         try:
-            self._watch(processes, reports)
+            with self._live() as live:
+                self._watch(processes, reports, live)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        elapsed = time.monotonic() - started
-        self._summary(elapsed)
+            if server is not None:
+                server.stop()
+        self._summary(time.monotonic() - started)
         if self._stop_requests > 1:
             return 130
-        if self.errors or self.stopped:
+        if self.monitor.errors or self.monitor.stopped:
             return 1
         return 0 if all(p.exitcode == 0 for p in processes) else 1
+
+    def _start_server(self) -> StatusServer | None:
+        port = self.options.metrics_port
+        if port == 0:
+            return None
+        server = StatusServer(port, self.monitor.metrics.registry, self.monitor.health,
+                              self.monitor.ready)
+        try:
+            bound = server.start()
+        except OSError as exc:
+            self.out(f"warning: cannot serve /metrics on port {port} ({exc.strerror}); "
+                     "pass --metrics.port with a free port (0 disables)")
+            return None
+        self.out(f"metrics, health and readiness on http://0.0.0.0:{bound}/metrics "
+                 "/health /ready")
+        return server
+
+    def _live(self) -> Any:
+        if not self.options.live:
+            return contextlib.nullcontext(None)
+        return Live(console=Console(stderr=True), auto_refresh=False, transient=False)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._stop_requests += 1
         if signum == signal.SIGINT and self._stop_requests > 1:
             raise KeyboardInterrupt
 
-    def _watch(self, processes: list[Any], reports: Any) -> None:
-        next_status = time.monotonic() + STATUS_INTERVAL_S
+    def _watch(self, processes: list[Any], reports: Any, live: Any) -> None:
+        monitor = self.monitor
+        interval_s = 1.0 if live is not None else STATUS_INTERVAL_S
+        next_status = time.monotonic() + interval_s
         next_refresh = time.monotonic() + self.settings.topic_refresh_interval_ms / 1000
-        window = (time.monotonic(), 0, 0)
+        window = (time.monotonic(), {k: list(v) for k, v in monitor.by_topic.items()})
         stopping = False
         try:
             while any(p.is_alive() for p in processes) or not reports.empty():
+                monitor.loop_at = time.monotonic()
                 try:
-                    self._take(reports.get(timeout=0.5))
+                    monitor.take(reports.get(timeout=0.5), self._print)
                 except queue.Empty:
                     pass
-                if not stopping and (self._stop_requests or self.errors or self._caught_up()):
+                if not stopping and (
+                    self._stop_requests or monitor.errors or self._caught_up()
+                ):
                     stopping = True
                     for p in processes:
                         if p.is_alive() and p.pid:
@@ -250,39 +297,24 @@ class Supervisor:
                             self.out(f"warning: topic refresh failed: {exc}")
                     next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
                 if now >= next_status:
-                    window = self._status(window)
-                    next_status = now + STATUS_INTERVAL_S
+                    window = self._status(window, live)
+                    next_status = now + interval_s
                 if not stopping:
                     for p in processes:
-                        if p.exitcode not in (None, 0) and not self.errors:
-                            self.errors.append(f"stream {p.name} exited with code {p.exitcode}")
+                        if p.exitcode not in (None, 0) and not monitor.errors:
+                            monitor.errors.append(
+                                f"stream {p.name} exited with code {p.exitcode}"
+                            )
         except KeyboardInterrupt:
             for p in processes:
                 if p.is_alive():
                     p.kill()
         for p in processes:
             p.join()
+        monitor.metrics.up.set(0)
 
-    def _take(self, report: StreamReport) -> None:
-        self.records += report.records
-        self.bytes += report.bytes
-        report.records = report.bytes = 0
-        for key, position in report.positions.items():
-            slot = (report.source, key)
-            if position > self.positions.get(slot, -1):
-                self.positions[slot] = position
-        for key in report.stopped_keys:
-            self.stopped.add((report.source, key))
-        for message in report.stopped_partitions:
-            if message not in self._printed:
-                self._printed.add(message)
-                self.out(f"error: {message}")
-        if report.error and report.error not in self.errors:
-            self.errors.append(report.error)
-            if report.error not in self._printed:
-                self._printed.add(report.error)
-                self.out(f"error: {report.error}")
-        self._last_fill = report.queue_fill
+    def _print(self, line: str) -> None:
+        self.out(line)
 
     def _caught_up(self) -> bool:
         if not self.settings.until_caught_up:
@@ -290,50 +322,87 @@ class Supervisor:
         for plan in self.plans:
             for key, end in plan.goals.items():
                 slot = (plan.source.alias, key)
-                if slot in self.stopped:
+                if slot in self.monitor.stopped:
                     continue  # will never catch up; reported, and the exit code says so
-                if end > 0 and self.positions.get(slot, -1) < end:
+                if end > 0 and self.monitor.positions.get(slot, -1) < end:
                     return False
         return True
 
-    def _status(self, window: tuple[float, int, int]) -> tuple[float, int, int]:
+    def _status(
+        self, window: tuple[float, dict[tuple[str, str], list[int]]], live: Any
+    ) -> tuple[float, dict[tuple[str, str], list[int]]]:
+        self._refresh_lag()
+        self._check_target()
         now = time.monotonic()
-        since, records, size = window
-        seconds = max(now - since, 1e-6)
-        lag = self._lag()
-        lag_text = "?" if lag is None else f"{lag:,}"
-        self.out(
-            f"mirrored {self.records:,} records: {(self.records - records) / seconds:,.0f} "
-            f"records/s, {(self.bytes - size) / seconds / 1e6:.1f} MB/s, lag {lag_text} "
-            f"records, producer queue {self._last_fill:.0%} full"
-        )
-        return now, self.records, self.bytes
+        since, previous = window
+        rows = self.monitor.topic_rows(previous, max(now - since, 1e-6))
+        self.monitor.metrics.up.set(len(self.monitor.streams))
+        if live is not None:
+            live.update(live_table(rows, self._header(), self._progress()), refresh=True)
+        else:
+            self.out(f"mirrored {self.monitor.records:,} records: {summarize(rows)}")
+        return now, {k: list(v) for k, v in self.monitor.by_topic.items()}
 
-    def _lag(self) -> int | None:
-        """Records not yet mirrored: end offsets minus acknowledged positions (or, for a
-        partition no stream reported yet, minus the group's committed offset)."""
-        total = 0
+    def _header(self) -> str:
+        return (f"kmirror: {self.monitor.records:,} records mirrored, "
+                f"{len(self.monitor.streams)} stream(s) running")
+
+    def _progress(self) -> tuple[int, int, float | None] | None:
+        if not self.settings.until_caught_up:
+            return None
+        total = sum(
+            max(0, end - self._start_positions.get((plan.source.alias, key), 0))
+            for plan in self.plans for key, end in plan.goals.items()
+        )
+        done = min(self.monitor.records, total)
+        elapsed = time.monotonic() - self._started_at
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else None
+        return done, total, eta
+
+    def _refresh_lag(self) -> None:
+        """Lag per partition: end offsets, acknowledged positions, and exact timestamps."""
         try:
             for plan in self.plans:
-                ends = plan.admin.end_offsets(_partitions(plan.topics))
                 alias = plan.source.alias
-                unknown = [k for k in ends if (alias, k) not in self.positions]
-                committed = plan.admin.committed_offsets(plan.source.group_id, unknown)
-                for key, end in ends.items():
-                    position = self.positions.get((alias, key), committed.get(key, -1))
-                    total += max(0, end - max(position, 0))
-        except Exception:  # the status line must never stop the mirror
-            return None
-        return total
+                ends = plan.admin.end_offsets(_partitions(plan.topics))
+                unknown = [k for k in ends if (alias, k) not in self.monitor.positions]
+                positions = plan.admin.committed_offsets(plan.source.group_id, unknown)
+                positions.update({
+                    k: self.monitor.positions[(alias, k)]
+                    for k in ends if (alias, k) in self.monitor.positions
+                })
+                if not self._start_positions_taken:
+                    self._start_positions.update({(alias, k): max(v, 0)
+                                                  for k, v in positions.items()})
+                behind = {k: max(positions.get(k, 0), 0) for k, e in ends.items()
+                          if e > max(positions.get(k, 0), 0)}
+                stamps = plan.groups.timestamps_at(behind) if behind else {}
+                self.monitor.set_lag(alias, lag_of(ends, positions, stamps, time.time()))
+            self._start_positions_taken = True
+        except KmirrorError as exc:
+            _log.debug("lag refresh failed: %s", exc)
+        except Exception as exc:  # the status must never stop the mirror
+            _log.debug("lag refresh failed: %r", exc)
+
+    def _check_target(self) -> None:
+        try:
+            self._target_admin.cluster_id(timeout_s=3.0)
+            self.monitor.target_problem = None
+        except KmirrorError:
+            self.monitor.target_problem = (
+                f"target cluster ({self.settings.target['bootstrap.servers']}) does not answer"
+            )
 
     def _summary(self, elapsed: float) -> None:
-        rate = self.records / elapsed if elapsed > 0 else 0.0
+        monitor = self.monitor
+        rate = monitor.records / elapsed if elapsed > 0 else 0.0
         self.out(
-            f"kmirror: mirrored {self.records:,} records ({self.bytes / 1e6:.1f} MB) in "
+            f"kmirror: mirrored {monitor.records:,} records ({monitor.bytes / 1e6:.1f} MB) in "
             f"{elapsed:.1f} s ({rate:,.0f} records/s)"
-            + (f"; stopped by: {self.errors[0]}" if self.errors else "")
-            + (f"; {len(self.stopped)} partition(s) stopped by refused records"
-               if self.stopped and not self.errors else "")
+            + (f"; stopped by: {monitor.errors[0]}" if monitor.errors else "")
+            + (f"; {len(monitor.stopped)} partition(s) stopped by refused records"
+               if monitor.stopped and not monitor.errors else "")
         )
 
 
@@ -341,15 +410,18 @@ def _partitions(topics: dict[str, int]) -> list[Key]:
     return [(t, p) for t, n in topics.items() for p in range(n)]
 
 
-def run_mirror(settings: MirrorSettings, verbose: bool = False) -> int:
+def run_mirror(
+    settings: MirrorSettings, verbose: bool = False, options: RunOptions | None = None
+) -> int:
     """Run the mirror described by ``settings``; returns the process exit code."""
-    supervisor = Supervisor(settings, verbose)
+    supervisor = Supervisor(settings, verbose, options=options)
     code = supervisor.run()
-    if code == 1 and supervisor.errors:
-        raise MirrorError(supervisor.errors[0])
-    if code == 1 and supervisor.stopped:
+    if code == 1 and supervisor.monitor.errors:
+        raise MirrorError(supervisor.monitor.errors[0])
+    if code == 1 and supervisor.monitor.stopped:
         raise MirrorError(
-            f"{len(supervisor.stopped)} partition(s) stopped by records the target refused "
+            f"{len(supervisor.monitor.stopped)} partition(s) stopped by records the target "
+            "refused "
             "(see the errors above); their offsets were not committed past those records"
         )
     return code

@@ -1,0 +1,209 @@
+"""What the supervisor knows about a running mirror, fed by the streams' reports.
+
+Keeps totals, per-topic rates, acknowledged positions, lag per partition (records and exact
+seconds), stopped partitions and errors; feeds the Prometheus metrics; answers /health and
+/ready; and renders the status line or the live table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmirror.mirror.stream import StreamReport
+from kmirror.observe.metrics import MirrorMetrics
+from kmirror.observe.server import Check
+from kmirror.observe.view import TopicRow
+
+Key = tuple[str, int]
+Slot = tuple[str, Key]  # (source alias, (topic, partition))
+STREAM_SILENCE_S = 15.0
+STALL_S = 30.0
+LOOP_SILENCE_S = 10.0
+
+
+@dataclass
+class StreamState:
+    """The latest word from one stream."""
+
+    reported_at: float
+    assigned: int = 0
+    queue_fill: float = 0.0
+    in_flight: int = 0
+
+
+@dataclass
+class PartitionLag:
+    """Lag of one partition at the last status refresh."""
+
+    records: int
+    seconds: float | None
+
+
+@dataclass
+class Monitor:
+    """Aggregated state of a mirror run."""
+
+    metrics: MirrorMetrics = field(default_factory=MirrorMetrics)
+    records: int = 0
+    bytes: int = 0
+    by_topic: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    positions: dict[Slot, int] = field(default_factory=dict)
+    stopped: set[Slot] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+    streams: dict[tuple[str, int], StreamState] = field(default_factory=dict)
+    lag: dict[Slot, PartitionLag] = field(default_factory=dict)
+    empty_filters: list[str] = field(default_factory=list)
+    target_problem: str | None = None
+    loop_at: float = field(default_factory=time.monotonic)
+    progress_at: float = field(default_factory=time.monotonic)
+    _printed: set[str] = field(default_factory=set)
+
+    # --- input -------------------------------------------------------------------------------
+
+    def take(self, report: StreamReport, out: Callable[[str], None]) -> None:
+        """Fold one stream report into the totals and metrics; print new errors."""
+        now = time.monotonic()
+        m, source = self.metrics, report.source
+        if report.records:
+            self.progress_at = now
+        self.records += report.records
+        self.bytes += report.bytes
+        for topic, (count, size) in report.by_topic.items():
+            totals = self.by_topic.setdefault((source, topic), [0, 0])
+            totals[0] += count
+            totals[1] += size
+            m.records.labels(source, topic).inc(count)
+            m.bytes.labels(source, topic).inc(size)
+        for seconds in report.latency_s:
+            m.latency.labels(source).observe(max(0.0, seconds))
+        m.commits.labels(source).inc(report.commits)
+        m.rebalances.labels(source).inc(report.rebalances)
+        m.backpressure.labels(source).inc(report.backpressure_pauses)
+        stream = str(report.stream)
+        m.queue_fill.labels(source, stream).set(report.queue_fill)
+        m.in_flight.labels(source, stream).set(report.in_flight)
+        m.assigned.labels(source, stream).set(report.assigned)
+        self.streams[(source, report.stream)] = StreamState(
+            now, report.assigned, report.queue_fill, report.in_flight
+        )
+        for key, position in report.positions.items():
+            slot = (source, key)
+            if position > self.positions.get(slot, -1):
+                self.positions[slot] = position
+        for key in report.stopped_keys:
+            self.stopped.add((source, key))
+        m.stopped_partitions.labels(source).set(sum(1 for s, _ in self.stopped if s == source))
+        for message in report.stopped_partitions:
+            m.errors.labels("refused_record").inc()
+            self._print_once(f"error: {message}", out)
+        if report.error and report.error not in self.errors:
+            self.errors.append(report.error)
+            m.errors.labels("stream_failed").inc()
+            self._print_once(f"error: {report.error}", out)
+        if report.finished:
+            self.streams.pop((source, report.stream), None)
+
+    def _print_once(self, line: str, out: Callable[[str], None]) -> None:
+        if line not in self._printed:
+            self._printed.add(line)
+            out(line)
+
+    def set_lag(self, source: str, lag: dict[Key, PartitionLag]) -> None:
+        """Record the lag of a source's partitions (from end offsets and positions)."""
+        for key, value in lag.items():
+            self.lag[(source, key)] = value
+            labels = (source, key[0], str(key[1]))
+            self.metrics.lag_records.labels(*labels).set(value.records)
+            if value.seconds is not None:
+                self.metrics.lag_seconds.labels(*labels).set(value.seconds)
+
+    def total_lag(self) -> int:
+        """Records not yet mirrored, over every partition."""
+        return sum(v.records for v in self.lag.values())
+
+    # --- health ------------------------------------------------------------------------------
+
+    def health(self) -> Check:
+        """Alive: the supervisor loop turns and every running stream reported lately."""
+        now = time.monotonic()
+        reasons = []
+        if now - self.loop_at > LOOP_SILENCE_S:
+            reasons.append(f"supervisor loop silent for {now - self.loop_at:.0f} s")
+        for (source, stream), state in self.streams.items():
+            if now - state.reported_at > STREAM_SILENCE_S:
+                reasons.append(
+                    f"stream {stream} of '{source}' silent for {now - state.reported_at:.0f} s"
+                )
+        return Check(not reasons, reasons or ["mirror loop running"])
+
+    def ready(self) -> Check:
+        """Ready: partitions assigned, target reachable, filter selects topics, not stalled."""
+        reasons = []
+        if self.empty_filters:
+            reasons.extend(self.empty_filters)
+        if self.target_problem:
+            reasons.append(self.target_problem)
+        if not any(s.assigned for s in self.streams.values()):
+            reasons.append("no source partition is assigned to any stream yet")
+        lag = self.total_lag()
+        idle = time.monotonic() - self.progress_at
+        if lag > 0 and idle > STALL_S:
+            reasons.append(f"stalled: {lag:,} records behind and none mirrored for {idle:.0f} s")
+        if self.stopped:
+            reasons.append(f"{len(self.stopped)} partition(s) stopped by refused records")
+        return Check(not reasons, reasons or ["mirroring"])
+
+    # --- views -------------------------------------------------------------------------------
+
+    def topic_rows(self, previous: dict[tuple[str, str], list[int]], seconds: float,
+                   ) -> list[TopicRow]:
+        """Per-topic rates since ``previous`` (a copy of by_topic) plus lag and queue fill."""
+        fill = max((s.queue_fill for s in self.streams.values()), default=0.0)
+        lag_by_topic: dict[tuple[str, str], list[Any]] = {}
+        for (source, (topic, _)), value in self.lag.items():
+            entry = lag_by_topic.setdefault((source, topic), [0, 0.0])
+            entry[0] += value.records
+            entry[1] = max(entry[1], value.seconds or 0.0)
+        rows = []
+        for key in sorted(set(self.by_topic) | set(lag_by_topic)):
+            now_counts = self.by_topic.get(key, [0, 0])
+            before = previous.get(key, [0, 0])
+            lag = lag_by_topic.get(key, [0, 0.0])
+            rows.append(TopicRow(
+                source=key[0], topic=key[1],
+                records_per_s=(now_counts[0] - before[0]) / seconds,
+                mb_per_s=(now_counts[1] - before[1]) / seconds / 1e6,
+                lag_records=int(lag[0]), lag_seconds=float(lag[1]), queue_fill=fill,
+                mirrored=now_counts[0],
+            ))
+        return rows
+
+
+def lag_of(
+    ends: dict[Key, int], positions: dict[Key, int], stamps: dict[Key, tuple[int, int]],
+    now_s: float,
+) -> dict[Key, PartitionLag]:
+    """Lag per partition: records behind, and now minus the oldest unmirrored timestamp."""
+    out = {}
+    for key, end in ends.items():
+        behind = max(0, end - max(positions.get(key, 0), 0))
+        seconds: float | None = 0.0
+        if behind:
+            stamp = stamps.get(key)
+            seconds = max(0.0, now_s - stamp[1] / 1000) if stamp and stamp[1] > 0 else None
+        out[key] = PartitionLag(behind, seconds)
+    return out
+
+
+def summarize(rows: Sequence[TopicRow]) -> str:
+    """One plain status line over all topics."""
+    records = sum(r.records_per_s for r in rows)
+    mb = sum(r.mb_per_s for r in rows)
+    lag = sum(r.lag_records for r in rows)
+    lag_s = max((r.lag_seconds for r in rows), default=0.0)
+    fill = max((r.queue_fill for r in rows), default=0.0)
+    return (f"{records:,.0f} records/s, {mb:.1f} MB/s, lag {lag:,} records "
+            f"({lag_s:.1f} s), producer queue {fill:.0%} full")

@@ -1,0 +1,65 @@
+"""Every Prometheus metric kmirror exposes, declared in one place.
+
+Names carry their unit and counters end in ``_total``. The supervisor (the parent process)
+owns the registry and feeds it from the streams' reports, so ``/metrics`` shows all streams of
+all source clusters together.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS_S = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+)
+
+
+class MirrorMetrics:
+    """The metric objects of one `kmirror run`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.records = Counter(
+            "kmirror_records_mirrored_total", "Records written to the target and acknowledged "
+            "by it, per source cluster and topic", ["source", "topic"], registry=r)
+        self.bytes = Counter(
+            "kmirror_bytes_mirrored_total", "Record value bytes mirrored, per source cluster "
+            "and topic", ["source", "topic"], registry=r)
+        self.lag_records = Gauge(
+            "kmirror_lag_records", "Records in the source not yet mirrored, per partition",
+            ["source", "topic", "partition"], registry=r)
+        self.lag_seconds = Gauge(
+            "kmirror_lag_seconds", "Now minus the timestamp of the oldest source record not "
+            "yet mirrored, per partition (0 when caught up)",
+            ["source", "topic", "partition"], registry=r)
+        self.latency = Histogram(
+            "kmirror_replication_latency_seconds", "Target acknowledgement time minus source "
+            "record timestamp (sampled)", ["source"], buckets=LATENCY_BUCKETS_S, registry=r)
+        self.queue_fill = Gauge(
+            "kmirror_producer_queue_fill_ratio", "Fill level of the fullest producer queue of "
+            "a stream (0..1); at 1 the stream pauses its source", ["source", "stream"],
+            registry=r)
+        self.in_flight = Gauge(
+            "kmirror_in_flight_records", "Records sent to the target and not yet acknowledged",
+            ["source", "stream"], registry=r)
+        self.assigned = Gauge(
+            "kmirror_assigned_partitions", "Source partitions assigned to a stream",
+            ["source", "stream"], registry=r)
+        self.commits = Counter(
+            "kmirror_offset_commits_total", "Offset commits of acknowledged positions",
+            ["source"], registry=r)
+        self.rebalances = Counter(
+            "kmirror_rebalances_total", "Partition assignments and revocations seen by streams",
+            ["source"], registry=r)
+        self.backpressure = Counter(
+            "kmirror_backpressure_pauses_total", "Times a stream paused its source because "
+            "the producer queue was full", ["source"], registry=r)
+        self.errors = Counter(
+            "kmirror_errors_total", "Errors by kind (refused records, fatal client errors, "
+            "failed commits)", ["kind"], registry=r)
+        self.stopped_partitions = Gauge(
+            "kmirror_stopped_partitions", "Partitions stopped by a record the target refused",
+            ["source"], registry=r)
+        self.up = Gauge(
+            "kmirror_streams_running", "Stream processes alive", registry=r)
