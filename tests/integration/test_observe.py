@@ -73,12 +73,12 @@ def test_metrics_health_and_ready_while_mirroring(
     try:
         mirror.wait_for("/metrics")
         # Then the counters reach the records produced, and the lag falls to 0
-        _wait(lambda: _samples(port).get("kmirror_records_mirrored_total", 0) >= 20_000, 90,
+        _wait(lambda: _samples(port).get("kmirror_mirrored_records_total", 0) >= 20_000, 90,
               "all records counted")
         _wait(lambda: _samples(port).get("kmirror_lag_records", 1) == 0, 60, "lag 0")
         samples = _samples(port)
-        assert samples["kmirror_records_mirrored_total"] == 20_000
-        assert samples["kmirror_bytes_mirrored_total"] == 20_000 * 50
+        assert samples["kmirror_mirrored_records_total"] == 20_000
+        assert samples["kmirror_mirrored_bytes_total"] == 20_000 * 50
         assert samples["kmirror_assigned_partitions"] == 4
         assert samples["kmirror_replication_latency_seconds_count"] > 0
         assert "kmirror_producer_queue_fill_ratio" in samples

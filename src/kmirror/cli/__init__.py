@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(exc, verbose)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `kmirror lag --json | head`: the reader left, not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter exit quiet
+        return 0
 
 
 def _report(exc: KmirrorError, verbose: bool) -> int:

@@ -311,7 +311,7 @@ class Supervisor:
                     p.kill()
         for p in processes:
             p.join()
-        monitor.metrics.up.set(0)
+        monitor.metrics.streams_running.set(0)
 
     def _print(self, line: str) -> None:
         self.out(line)
@@ -336,7 +336,7 @@ class Supervisor:
         now = time.monotonic()
         since, previous = window
         rows = self.monitor.topic_rows(previous, max(now - since, 1e-6))
-        self.monitor.metrics.up.set(len(self.monitor.streams))
+        self.monitor.metrics.streams_running.set(len(self.monitor.streams))
         if live is not None:
             live.update(live_table(rows, self._header(), self._progress()), refresh=True)
         else:

@@ -115,7 +115,7 @@ def test_dashboard_is_grafana_json() -> None:
     assert [i["name"] for i in dash["__inputs"]] == ["DS_PROMETHEUS"]
     variables = {v["name"]: v for v in dash["templating"]["list"]}
     assert variables["DS_PROMETHEUS"]["type"] == "datasource"
-    assert "label_values(kmirror_records_mirrored_total, source)" in _template_exprs(dash)
+    assert "label_values(kmirror_mirrored_records_total, source)" in _template_exprs(dash)
     ids = [p["id"] for p in _panels(dash["panels"])]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
 
