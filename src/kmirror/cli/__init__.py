@@ -61,6 +61,7 @@ def build_parser() -> Parser:
     from kmirror.cli import lag as lag_cmd
     from kmirror.cli import local as local_cmd
     from kmirror.cli import run as run_cmd
+    from kmirror.cli import verify as verify_cmd
 
     parser = Parser(
         prog="kmirror",
@@ -73,6 +74,7 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     run_cmd.register(commands)
     lag_cmd.register(commands)
+    verify_cmd.register(commands)
     local_cmd.register(commands)
     return parser
 
