@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test unit integration lint demo clean-local
+.PHONY: setup test unit integration faults lint demo clean-local
 
 $(BIN)/kmirror: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ integration: setup
 
 test: lint  ## ruff, mypy --strict, then the whole pytest suite (unit + real brokers)
 	$(BIN)/python -m pytest tests -q
+
+faults: setup  ## the full fault-injection suite (10 kill -9, 5 SIGTERM, 30 s freeze, ...)
+	KMIRROR_FAULTS=full $(BIN)/python -m pytest tests/faults -q -s
 
 demo: setup  ## local clusters, sample data, a mirror, and the proof
 	$(BIN)/python -m kmirror.demo

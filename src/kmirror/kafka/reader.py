@@ -159,7 +159,7 @@ class SourceReader:
         error = message.error()
         if error is None:
             return None
-        return error.str(), bool(error.fatal())
+        return error.str(), bool(error.fatal()) or error.code() == KafkaError._FATAL
 
     def close(self) -> None:
         """Leave the group (revocation callbacks run first)."""

@@ -89,6 +89,12 @@ class MirrorStream:
         )
         self.writer = TargetWriter(settings.target, settings.num_producers, "target")
         client = {**source.client, "client.id": f"kmirror-{source.alias}-{stream_index}"}
+        if "group.instance.id" in client:
+            # Static membership: one id per stream (one id shared by several streams would
+            # fence them against each other). After a kill -9 the broker refuses the id until
+            # the old member's session expires (a fatal error, reported), so it does not
+            # shorten restarts after crashes.
+            client["group.instance.id"] = f"{client['group.instance.id']}-{stream_index}"
         self.reader = SourceReader(client, label, self._assigned, self._revoked, self._lost)
         self.assigned: set[Key] = set()
         self.stopped: dict[Key, str] = {}
@@ -251,7 +257,8 @@ class MirrorStream:
         if described is None:
             return
         text, fatal = described
-        where = f"{self.label}, topic {msg.topic()} partition {msg.partition()}"
+        where = (f"{self.label}, topic {msg.topic()} partition {msg.partition()}"
+                 if msg.topic() else self.label)
         if fatal:
             raise MirrorError(f"{where}: fatal consumer error: {text}")
         _log.warning("%s: %s", where, text)
