@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -63,10 +64,15 @@ def main() -> int:
     console.print(table)
     for line in first_records(target, TOPIC, 3):
         console.print(f"  target {line}", highlight=False)
+    console.rule("5. kmirror verify: every record compared on both clusters")
+    command = [sys.executable, "-m", "kmirror", "verify", "--source.bootstrap.servers", source,
+               "--target.bootstrap.servers", target, "--include", r"demo\..*"]
+    console.print("kmirror verify " + " ".join(command[4:]), highlight=False)
+    proof = subprocess.run(command, check=False).returncode
     console.print(
         "The clusters keep running: `kmirror local status`, `kmirror local down --purge`."
     )
-    return code
+    return code or proof
 
 
 if __name__ == "__main__":
