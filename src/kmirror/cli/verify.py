@@ -163,10 +163,11 @@ def _print(results: list[PartitionResult], total: dict[str, int], elapsed: float
                           "seconds": round(elapsed, 3)}))
         return
     table = Table(title="kmirror verify", title_justify="left")
-    table.add_column("topic", overflow="fold")
-    table.add_column("part.", justify="right", no_wrap=True)
+    table.add_column("topic", overflow="fold", min_width=14)
+    table.add_column("part", justify="right", no_wrap=True)
+    short = {"mismatched": "mismatch", "duplicates": "dups", "reordered": "reorder"}
     for kind in KINDS:
-        table.add_column(kind, justify="right", no_wrap=True)
+        table.add_column(short.get(kind, kind), justify="right", no_wrap=True)
     for r in results:
         table.add_row(r.topic, str(r.partition), *(f"{getattr(r, k):,}" for k in KINDS))
     table.add_row("total", "", *(f"{total[k]:,}" for k in KINDS), style="bold")
