@@ -8,6 +8,7 @@ One source partition always goes through the same producer, so its order holds.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import zlib
@@ -63,7 +64,12 @@ class TargetWriter:
     def __init__(self, settings: Mapping[str, str], num_producers: int, label: str) -> None:
         self.label = label
         self.fatal: str | None = None
-        config = {**settings, "logger": client_logger(), "error_cb": self._on_error}
+        config = {
+            **settings, "logger": client_logger(), "error_cb": self._on_error,
+            # librdkafka's statistics carry the retry count per broker (for the metrics).
+            "statistics.interval.ms": settings.get("statistics.interval.ms", "5000"),
+            "stats_cb": self._on_stats,
+        }
         self._producers = [
             Producer({**config, "client.id": f"{settings.get('client.id', 'kmirror')}-{i}"})
             for i in range(num_producers)
@@ -72,6 +78,8 @@ class TargetWriter:
         self.failures: list[SendFailure] = []
         self._unknown_since: dict[tuple[str, int], float] = {}
         self._acks = 0
+        self._retries_by_client: dict[str, int] = {}
+        self._retries_reported = 0
         self._latency: list[float] = []
         self.max_messages = int(settings.get("queue.buffering.max.messages", "100000"))
         self.max_kbytes = int(settings.get("queue.buffering.max.kbytes", "1048576"))
@@ -178,6 +186,21 @@ class TargetWriter:
     def queue_fill(self) -> float:
         """The fullest producer's queue fill ratio (0..1) by record count."""
         return max(len(p) for p in self._producers) / max(1, self.max_messages)
+
+    def _on_stats(self, stats_json: str) -> None:
+        try:
+            stats = json.loads(stats_json)
+        except ValueError:
+            return
+        name = stats.get("name", "")
+        total = sum(int(b.get("txretries", 0)) for b in stats.get("brokers", {}).values())
+        self._retries_by_client[name] = total
+
+    def take_retries(self) -> int:
+        """Produce requests retried (by the client, re-choosing the broker) since last call."""
+        total = sum(self._retries_by_client.values())
+        delta, self._retries_reported = total - self._retries_reported, total
+        return max(0, delta)
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():

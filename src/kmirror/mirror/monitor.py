@@ -80,6 +80,7 @@ class Monitor:
         for seconds in report.latency_s:
             m.latency.labels(source).observe(max(0.0, seconds))
         m.commits.labels(source).inc(report.commits)
+        m.retries.labels(source).inc(report.retries)
         m.rebalances.labels(source).inc(report.rebalances)
         m.backpressure.labels(source).inc(report.backpressure_pauses)
         stream = str(report.stream)

@@ -47,6 +47,7 @@ class StreamReport:
     by_topic: dict[str, list[int]] = field(default_factory=dict)  # topic -> [records, bytes]
     latency_s: list[float] = field(default_factory=list)  # sampled source ts -> target ack
     commits: int = 0
+    retries: int = 0
     rebalances: int = 0
     backpressure_pauses: int = 0
     positions: dict[Key, int] = field(default_factory=dict)  # acknowledged position
@@ -365,6 +366,7 @@ class MirrorStream:
             by_topic=stats.by_topic,
             latency_s=self.writer.take_latency_samples(),
             commits=stats.commits,
+            retries=self.writer.take_retries(),
             rebalances=stats.rebalances,
             backpressure_pauses=stats.backpressure_pauses,
             positions={

@@ -58,6 +58,9 @@ class MirrorMetrics:
         self.commits = Counter(
             "kmirror_offset_commits_total", "Offset commits of acknowledged positions",
             ["source"], registry=r)
+        self.retries = Counter(
+            "kmirror_send_retries_total", "Produce requests the client retried (retriable "
+            "errors; it re-chooses the broker)", ["source"], registry=r)
         self.rebalances = Counter(
             "kmirror_rebalances_total", "Partition assignments and revocations seen by streams",
             ["source"], registry=r)
