@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from kmirror.config.settings import connection_settings, load_client_config
-from kmirror.errors import BadInputError, ConfigError
+from kmirror.config.settings import connection_settings_from_file
+from kmirror.errors import BadInputError
 from kmirror.lag import LagReport, StatusWindow, check_lag, human_seconds
 
 
@@ -62,12 +62,7 @@ def _settings(args: argparse.Namespace) -> dict[str, str]:
             f"ZooKeeper is gone since 4.0; use a broker address: {_MODERN}"
         )
     if args.consumer_config:
-        problems: list[str] = []
-        warnings: list[str] = []
-        client = load_client_config(args.consumer_config, "C", problems, warnings)
-        if problems or client is None:
-            raise ConfigError(problems)
-        return connection_settings(client)
+        return connection_settings_from_file(args.consumer_config, "C")
     if not args.bootstrap:
         raise BadInputError("give --bootstrap-server HOST:PORT or --consumer.config FILE")
     return {"bootstrap.servers": args.bootstrap}

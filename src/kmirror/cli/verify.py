@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from kmirror.config.settings import connection_settings, load_client_config
+from kmirror.config.settings import connection_settings_from_file
 from kmirror.errors import BadInputError, ConfigError
 from kmirror.topics.filter import RegexTopicFilter
 from kmirror.verify import KINDS, PartitionResult, compare, totals, verdict
@@ -52,11 +52,7 @@ def _side(path: str | None, bootstrap: str | None, scope: str, flag: str) -> dic
     if not path:
         side = "--consumer.config" if scope == "C" else "--producer.config"
         raise ConfigError([f"give {side} FILE or {flag} HOSTS"])
-    problems: list[str] = []
-    client = load_client_config(path, scope, problems, [])
-    if problems or client is None:
-        raise ConfigError(problems)
-    return connection_settings(client)
+    return connection_settings_from_file(path, scope)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -103,6 +103,15 @@ class MirrorSettings:
         return connection_settings(self.target)
 
 
+def connection_settings_from_file(path: str, scope: str) -> dict[str, str]:
+    """Connection and security settings of one config file (for lag and verify)."""
+    problems: list[str] = []
+    client = load_client_config(path, scope, problems, [])
+    if problems or client is None:
+        raise ConfigError(problems)
+    return connection_settings(client)
+
+
 def connection_settings(client: Mapping[str, str]) -> dict[str, str]:
     """The settings of a client config that any client type accepts (no consumer/producer keys)."""
     return {k: v for k, v in client.items() if key_scope(k) == "*"}
