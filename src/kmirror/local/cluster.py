@@ -228,7 +228,8 @@ class LocalCluster:
                 [
                     dist.java, "-Xmx256m", f"-Dlog4j2.configurationFile={self.log4j_file}",
                     "-cp", dist.classpath, "kafka.tools.StorageTool", "format",
-                    "-t", cluster_id, "-c", str(self.config_file),
+                    # "=" form: a random id may start with "-" and look like an option
+                    f"--cluster-id={cluster_id}", "--config", str(self.config_file),
                 ],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 timeout=120, check=False,

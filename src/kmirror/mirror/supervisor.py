@@ -91,9 +91,13 @@ def stream_main(
     except KmirrorError as exc:
         reports.put(StreamReport(source.alias, stream_index, error=str(exc), finished=True))
         code = exc.exit_code
+    # Done: a late SIGTERM (the parent forwards one too) must not kill the exit itself.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     reports.close()
     reports.join_thread()
-    sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _die_with_parent() -> None:
@@ -235,6 +239,9 @@ class Supervisor:
             if server is not None:
                 server.stop()
         self._summary(time.monotonic() - started)
+        for p in processes:
+            if p.exitcode != 0:
+                self.out(f"warning: stream process {p.name} exited with code {p.exitcode}")
         if self._stop_requests > 1:
             return 130
         if self.monitor.errors or self.monitor.stopped:
