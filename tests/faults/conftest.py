@@ -4,9 +4,12 @@ disturbs the session's `source` and `target` (other tests keep their addresses a
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -53,12 +56,33 @@ class FaultClusters:
         self.down(name)
         return str(self.up(name)[name]["bootstrap_servers"])
 
+    def wait_ports_reusable(self, name: str, timeout_s: float) -> float:
+        """Wait until a stopped cluster's ports pass `kmirror local up`'s free-port test (a
+        bind without SO_REUSEADDR, which fails while connections are in TIME_WAIT); seconds."""
+        state = json.loads((Path(self.env["KMIRROR_LOCAL_DIR"]) / name / "cluster.json")
+                           .read_text())
+        start = time.monotonic()
+        for port in (state["port"], state["controller_port"]):
+            while not _bindable(port):
+                assert time.monotonic() - start < timeout_s, f"port {port} still in use"
+                time.sleep(1)
+        return time.monotonic() - start
+
     def pid(self, name: str) -> int:
         """The broker's current pid (it changes on every restart)."""
         info = json.loads(self.local("status", "--name", name, "--json").stdout)
         pid = info["clusters"][0]["pid"]
         assert isinstance(pid, int), f"cluster {name} is not running: {info}"
         return pid
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="module")

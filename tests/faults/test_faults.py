@@ -38,6 +38,7 @@ from tests.faults.workload import (
     highest_sequences,
     member_partitions,
     report,
+    retrying,
     scale,
     target_total,
 )
@@ -159,7 +160,7 @@ class Case:
     def wait_caught_up(self, mirror: MirrorProcess, timeout_s: float) -> float:
         """Block until the group committed the source's end offsets (the mirror stays up)."""
         start = time.monotonic()
-        ends = end_offsets(self.source, self.topic)
+        ends = retrying(lambda: end_offsets(self.source, self.topic))
         while True:
             done = self.committed()
             if all(done.get(p) == end for p, end in ends.items()):
@@ -316,7 +317,7 @@ def test_sigterm_drains_and_commits(fault_clusters: FaultClusters,
         # Then it exits 0 having committed exactly what the target holds
         case.expect(code == 0, f"SIGTERM {stop} to {to}: exit {code} "
                                f"(log {mirror.log.name})")
-        held = end_offsets(case.target, case.topic)
+        held = retrying(lambda: end_offsets(case.target, case.topic))
         done = case.committed()
         case.expect(done == held, f"after SIGTERM {stop} to {to}: committed {done}, "
                                   f"but the target holds {held}")
@@ -329,17 +330,24 @@ def test_sigterm_drains_and_commits(fault_clusters: FaultClusters,
 
 
 def _restart_broker(case: Case, clusters: FaultClusters, name: str,
-                    mirror: MirrorProcess) -> float:
+                    mirror: MirrorProcess) -> tuple[float, float]:
+    """Down, then up at the same address; (seconds down, seconds of them in TIME_WAIT)."""
     before = clusters.addresses[name]
     started = time.monotonic()
     clusters.down(name)
     time.sleep(MODE.down_s)
+    # `kmirror local up` keeps a cluster's ports only when a plain bind() (no SO_REUSEADDR)
+    # succeeds; the connections the broker closed on its way down hold its port in TIME_WAIT
+    # for 60 s, so wait for that (the broker itself could bind at once: Java sets
+    # SO_REUSEADDR). See docs/reliability.md.
+    waited = clusters.wait_ports_reusable(name, 150)
     address = str(clusters.up(name)[name]["bootstrap_servers"])
     took = time.monotonic() - started
-    # The port was free, so the cluster came back at the same address (clients can reconnect)
+    clusters.addresses[name] = address
+    # The cluster came back at the same address, so its clients can reconnect
     assert address == before, f"{name} came back at {address}, not {before}"
     case.alive(mirror)
-    return took
+    return took, waited
 
 
 @_timeout(360, 1200)
@@ -350,14 +358,16 @@ def test_broker_restart(fault_clusters: FaultClusters, new_case: Callable[..., C
     case = new_case(f"{broker}-restart", fault_clusters.source, fault_clusters.target)
     mirror = case.start_mirror()
     case.wait_mirroring(mirror, 0)
-    outages = []
+    outages, time_wait = [], []
     for _ in range(MODE.restarts):
         case.steady(mirror)
         # When the broker is stopped and started again
-        outages.append(round(_restart_broker(case, fault_clusters, name, mirror), 1))
+        took, waited = _restart_broker(case, fault_clusters, name, mirror)
+        outages.append(round(took, 1))
+        time_wait.append(round(waited, 1))
         # Then the same mirror process carries on
         case.wait_mirroring(mirror, target_total(case.target, case.topic), 120)
-    case.figures.update(restarts=MODE.restarts, outage_s=outages)
+    case.figures.update(restarts=MODE.restarts, outage_s=outages, time_wait_s=time_wait)
     case.finish(mirror)
 
 

@@ -18,8 +18,11 @@ import threading
 import time
 import uuid
 from array import array
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from confluent_kafka import (
     Consumer,
@@ -185,7 +188,7 @@ def check_copy(bootstrap: str, workload: SequenceProducer, timeout_s: float = 60
     one has not been seen yet; a *duplicate* when its sequence number was seen before.
     """
     topic = workload.topic
-    ends = end_offsets(bootstrap, topic)
+    ends = retrying(lambda: end_offsets(bootstrap, topic))
     result = CopyCheck(expected=workload.produced)
     seen = [bytearray(len(t)) for t in workload.timestamps]
     next_new = [0] * workload.partitions
@@ -260,9 +263,29 @@ def _check_one(
 
 # --- the group and the target ---------------------------------------------------------------
 
+T = TypeVar("T")
+
+
+def retrying(what: Callable[[], T], timeout_s: float = 60) -> T:
+    """``what()``, retried while brokers answer with errors (a topic just created, a broker
+    just restarted: not leader, coordinator loading, ...)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return what()
+        except (KafkaException, FutureTimeout):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     """The group's committed offsets (negative where none), read with an admin request."""
+    return retrying(lambda: _committed(bootstrap, group, topic, partitions))
+
+
+def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     client = AdminClient({"bootstrap.servers": bootstrap})
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
                                                    for p in range(partitions)])
@@ -272,6 +295,10 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
 
 def member_partitions(bootstrap: str, group: str) -> list[list[int]]:
     """Partitions each member of the group owns (one list per member)."""
+    return retrying(lambda: _member_partitions(bootstrap, group))
+
+
+def _member_partitions(bootstrap: str, group: str) -> list[list[int]]:
     client = AdminClient({"bootstrap.servers": bootstrap})
     description = client.describe_consumer_groups([group])[group].result(30)
     return [sorted(tp.partition for tp in m.assignment.topic_partitions)
@@ -280,9 +307,12 @@ def member_partitions(bootstrap: str, group: str) -> list[list[int]]:
 
 def target_total(bootstrap: str, topic: str) -> int:
     """Records the target topic holds (0 while it does not exist)."""
-    if topic_partitions(bootstrap, topic) == 0:
-        return 0
-    return sum(end_offsets(bootstrap, topic).values())
+    def total() -> int:
+        if topic_partitions(bootstrap, topic) == 0:
+            return 0
+        return sum(end_offsets(bootstrap, topic).values())
+
+    return retrying(total)
 
 
 def highest_sequences(bootstrap: str, topic: str, partitions: int, tail: int = 5000
@@ -292,7 +322,7 @@ def highest_sequences(bootstrap: str, topic: str, partitions: int, tail: int = 5
     A mirror writes partition p in order (re-sends of a stretch come before new records), so
     every sequence number below a committed source offset must show up within the tail.
     """
-    ends = end_offsets(bootstrap, topic)
+    ends = retrying(lambda: end_offsets(bootstrap, topic))
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"faults-tail-{uuid.uuid4()}",
                          "enable.auto.commit": False, "isolation.level": "read_committed"})
     out = {p: -1 for p in range(partitions)}

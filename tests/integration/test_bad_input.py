@@ -18,6 +18,7 @@ A filter that selects nothing is not an error either (see the last test of this 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -58,6 +59,7 @@ class Ctx:
     env: dict[str, str]
     clusters: Clusters | None = None
     not_kafka: str | None = None  # host:port of a TCP server answering HTTP garbage
+    fresh: str | None = None  # host:port of a just-started cluster no group ever used
 
     @property
     def group(self) -> str:
@@ -128,6 +130,8 @@ class Case:
     """The case needs the session's real clusters."""
     not_kafka: bool = False
     """The case needs a TCP server that is not Kafka."""
+    fresh_cluster: bool = False
+    """The case needs its own just-started cluster (slow: only for what needs it)."""
     setup: Callable[[Ctx], None] | None = None
     nothing_written: bool = False
     """After it: the group committed nothing on the source topic, and no target topic exists."""
@@ -163,11 +167,28 @@ def _group_with_an_offset(ctx: Ctx) -> None:
     """An existing group: it committed offset 1 of partition 0 of the source topic."""
     _source_topic(ctx)
     assert ctx.clusters is not None
-    consumer = Consumer({"bootstrap.servers": ctx.clusters.source, "group.id": ctx.group})
-    try:
-        consumer.commit(offsets=[TopicPartition(ctx.topic, 0, 1)], asynchronous=False)
-    finally:
-        consumer.close()
+    deadline = time.monotonic() + 60
+    while True:
+        consumer = Consumer({"bootstrap.servers": ctx.clusters.source, "group.id": ctx.group})
+        try:
+            consumer.commit(offsets=[TopicPartition(ctx.topic, 0, 1)], asynchronous=False)
+            return
+        except KafkaException:  # a young cluster may answer NOT_COORDINATOR at first
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        finally:
+            consumer.close()
+
+
+def _groups_in_use(ctx: Ctx) -> None:
+    """Make sure the source cluster already serves groups (its __consumer_offsets exists).
+
+    The first group request a new cluster gets is answered NOT_COORDINATOR; that answer is
+    the subject of its own case (lag-nonexistent-group-on-a-new-cluster), not of these.
+    """
+    assert ctx.clusters is not None
+    _committed(ctx.clusters.source, f"warm-{ctx.group}", ctx.topic)
 
 
 def _caret_at(position: int) -> Check:
@@ -454,16 +475,26 @@ CASES = [
         "lag-nonexistent-group",
         lambda c: ["lag", "--bootstrap-server", c.source_address, "--group", c.group],
         lambda c: [f"group {c.group} does not exist"],
-        brokers=True,
+        brokers=True, setup=_groups_in_use,
     ),
     Case(
         "lag-nonexistent-group-names-the-cluster",
         lambda c: ["lag", "--consumer.config", c.source(), "--group", c.group],
         lambda c: [f"group {c.group} does not exist", c.source_address],
-        brokers=True,
+        brokers=True, setup=_groups_in_use,
         bug="with --consumer.config the address is not on the command line, yet the answer "
         "only says `group G does not exist on this cluster`: it should name the cluster "
         "(its bootstrap address, or the config file)",
+    ),
+    Case(
+        "lag-nonexistent-group-on-a-new-cluster",
+        lambda c: ["lag", "--bootstrap-server", str(c.fresh), "--group", c.group],
+        lambda c: [f"group {c.group} does not exist"],
+        fresh_cluster=True,
+        bug="on a cluster where no group was used yet the broker first answers "
+        "NOT_COORDINATOR; `kmirror lag` does not retry and prints `BadInputError: cluster "
+        "H:P: cannot describe group G: ConsumerGroupDescribe: ` (an empty reason); asked "
+        "again a second later it answers `group G does not exist on this cluster`",
     ),
     Case(
         "lag-nonexistent-topic",
@@ -539,6 +570,21 @@ def not_kafka_address() -> Iterator[str]:
         thread.join(10)
 
 
+@pytest.fixture
+def fresh_cluster_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A single-node cluster of its own, just started, in a private local dir."""
+    env = dict(os.environ)
+    env["KMIRROR_LOCAL_DIR"] = str(tmp_path_factory.mktemp("kmirror-fresh"))
+    up = subprocess.run(kmirror_cmd("local", "up", "--name", "fresh", "--json"), env=env,
+                        capture_output=True, text=True, timeout=300, check=False)
+    try:
+        assert up.returncode == 0, up.stderr
+        yield json.loads(up.stdout)["clusters"][0]["bootstrap_servers"]
+    finally:
+        subprocess.run(kmirror_cmd("local", "down", "--purge"), env=env, capture_output=True,
+                       timeout=120, check=False)
+
+
 # --- the tests -------------------------------------------------------------------------------
 
 
@@ -557,6 +603,8 @@ def test_bad_input_is_answered_with_exit_2_and_a_clear_message(
         ctx.clusters = request.getfixturevalue("clusters")
     if case.not_kafka:
         ctx.not_kafka = request.getfixturevalue("not_kafka_address")
+    if case.fresh_cluster:
+        ctx.fresh = request.getfixturevalue("fresh_cluster_address")
     if case.setup:
         case.setup(ctx)
     argv = case.args(ctx)

@@ -402,3 +402,25 @@ def test_two_source_clusters_into_one_target(
     dst = read_all(clusters.target, west, expected=700)
     src = read_all(third_cluster, west)
     assert [r.content() for r in dst] == [r.content() for r in src]
+
+
+def test_message_handler_transforms_drops_and_splits(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given records to keep, drop and split
+    create_topic(clusters.source, topic_name, 1)
+    keys = [b"keep", b"drop", b"two", b"keep"]
+    produce(clusters.source, topic_name,
+            [Record(key=k, value=f"v{i}".encode(), partition=0) for i, k in enumerate(keys)])
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    # When mirrored through a handler (with an argument)
+    out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
+                      "--include", topic_name, "--until-caught-up",
+                      "--message.handler", "tests.sample_handler:UpperDropSplit",
+                      "--message.handler.args", "!"])
+    # Then the target holds what the handler made of them, in order, and all is committed
+    assert out.returncode == 0, out.stderr
+    dst = read_all(clusters.target, topic_name)
+    assert [(r.key, r.value) for r in dst] == [
+        (b"keep", b"V0!"), (b"two", b"V2!"), (b"two", b"V2!"), (b"keep", b"V3!")]
+    assert committed(clusters.source, f"g-{topic_name}", topic_name, [0]) == {0: 4}
