@@ -1,4 +1,4 @@
-"""A message handler used by the integration tests (`--message.handler tests.sample_handler:...`)."""
+"""A message handler for the integration tests (`--message.handler tests.sample_handler:X`)."""
 
 from __future__ import annotations
 
