@@ -96,8 +96,9 @@ def check_lag(
     """Read a group's lag once; raises BadInputError when the group or a topic does not exist."""
     view = source.group(group)
     if view is None:
+        where = getattr(source, "label", "this cluster")
         raise BadInputError(
-            f"group {group} does not exist on this cluster (no members, no committed offsets); "
+            f"group {group} does not exist on {where} (no members, no committed offsets); "
             "list groups with `kafka-consumer-groups --list` or check the name"
         )
     committed: Mapping[Key, int] = view.committed  # type: ignore[attr-defined]
@@ -107,7 +108,10 @@ def check_lag(
     if topics:
         missing = [t for t in topics if t not in all_topics]
         if missing:
-            raise BadInputError(f"topic(s) not found on this cluster: {', '.join(missing)}")
+            where = getattr(source, "label", "this cluster")
+            raise BadInputError(
+                f"group {group}: topic(s) not found on {where}: {', '.join(missing)}"
+            )
         wanted = set(topics)
         keys = {(t, p) for t in topics for p in range(all_topics[t])}
     else:

@@ -416,9 +416,6 @@ CASES = [
         lambda c: c.run(consumer=c.source(c.dead)),
         lambda c: [f"source cluster 'source' ({c.dead}) did not answer"],
         brokers=True, check=_address_once,
-        bug="the answer is garbled, naming the address twice: \"source cluster 'source' "
-        "(127.0.0.1:P) cluster (127.0.0.1:P) did not answer ...\" (Supervisor's label "
-        "already holds 'cluster (address)', Admin._unreachable adds it again)",
     ),
     Case(
         "unreachable-target",
@@ -429,7 +426,7 @@ CASES = [
     Case(
         "source-port-is-not-kafka",
         lambda c: c.run(consumer=c.source(c.not_kafka)),
-        lambda c: [f"source cluster 'source' ({c.not_kafka})"],
+        lambda c: [f"source cluster 'source' ({c.not_kafka})", "did not answer"],
         brokers=True, not_kafka=True, nothing_written=True,
     ),
     Case(
@@ -444,26 +441,18 @@ CASES = [
         lambda c: c.run("--message.handler", "nosuchmodule:X", include=c.topic),
         lambda c: ["--message.handler nosuchmodule:X", "cannot import nosuchmodule"],
         brokers=True, setup=_source_topic, nothing_written=True,
-        bug="the handler is only loaded in the stream processes, after the target topics were "
-        "created: exit 1 `MirrorError: --message.handler nosuchmodule:X: cannot import ...` "
-        "and the target topic exists; it should be refused before touching any cluster "
-        "(ConfigError, exit 2)",
     ),
     Case(
         "message-handler-class-missing",
         lambda c: c.run("--message.handler", "json:NoSuchClass", include=c.topic),
         lambda c: ["--message.handler json:NoSuchClass", "json has no NoSuchClass"],
         brokers=True, setup=_source_topic, nothing_written=True,
-        bug="exit 1 `MirrorError: --message.handler json:NoSuchClass: json has no "
-        "NoSuchClass` after the target topic was created; should be exit 2 before any cluster",
     ),
     Case(
         "message-handler-bad-spec",
         lambda c: c.run("--message.handler", "bad-spec", include=c.topic),
         lambda c: ["--message.handler bad-spec", "module:Class"],
         brokers=True, setup=_source_topic, nothing_written=True,
-        bug="exit 1 `MirrorError: --message.handler bad-spec: write it as module:Class` "
-        "after the target topic was created; a malformed flag should be exit 2 at once",
     ),
     # lag, offset-checker, verify, local
     Case(
@@ -482,19 +471,12 @@ CASES = [
         lambda c: ["lag", "--consumer.config", c.source(), "--group", c.group],
         lambda c: [f"group {c.group} does not exist", c.source_address],
         brokers=True, setup=_groups_in_use,
-        bug="with --consumer.config the address is not on the command line, yet the answer "
-        "only says `group G does not exist on this cluster`: it should name the cluster "
-        "(its bootstrap address, or the config file)",
     ),
     Case(
         "lag-nonexistent-group-on-a-new-cluster",
         lambda c: ["lag", "--bootstrap-server", str(c.fresh), "--group", c.group],
         lambda c: [f"group {c.group} does not exist"],
         fresh_cluster=True,
-        bug="on a cluster where no group was used yet the broker first answers "
-        "NOT_COORDINATOR; `kmirror lag` does not retry and prints `BadInputError: cluster "
-        "H:P: cannot describe group G: ConsumerGroupDescribe: ` (an empty reason); asked "
-        "again a second later it answers `group G does not exist on this cluster`",
     ),
     Case(
         "lag-nonexistent-topic",

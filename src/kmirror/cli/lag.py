@@ -72,7 +72,10 @@ def _lag(args: argparse.Namespace) -> int:
     from kmirror.kafka.groups import GroupReader
 
     settings = _settings(args)
-    reader = GroupReader(settings, f"cluster {settings['bootstrap.servers']}")
+    label = f"cluster {settings['bootstrap.servers']}"
+    if args.consumer_config:
+        label += f" (from {args.consumer_config})"
+    reader = GroupReader(settings, label)
     if args.watch is None:
         report = check_lag(reader, args.group, args.topic)
         _print(report, args.json)

@@ -74,8 +74,9 @@ class Admin:
 
     def _unreachable(self, timeout_s: float) -> str:
         servers = self._settings.get("bootstrap.servers", "?")
+        where = self.label if servers in self.label else f"{self.label} cluster ({servers})"
         return (
-            f"{self.label} cluster ({servers}) did not answer a metadata request within "
+            f"{where} did not answer a metadata request within "
             f"{timeout_s:g} s: check bootstrap.servers, that the brokers run, and the "
             "security settings"
         )

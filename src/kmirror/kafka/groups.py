@@ -27,6 +27,10 @@ from kmirror.kafka.admin import client_logger
 
 Key = tuple[str, int]
 TIMESTAMP_READ_TIMEOUT_S = 15.0
+_COORDINATOR_NOT_READY = (
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+)
 
 
 @dataclass(frozen=True)
@@ -81,16 +85,26 @@ class GroupReader:
     def group(self, group: str) -> GroupView | None:
         """The group's members and committed offsets; None when the group does not exist."""
         self.topics()  # fails fast, with a clear line, on an unreachable cluster
-        try:
-            described = self._admin.describe_consumer_groups(
-                [group], request_timeout=self._timeout_s
-            )[group].result()
-        except KafkaException as exc:
-            error = exc.args[0]
-            if error.code() == KafkaError.GROUP_ID_NOT_FOUND:
-                return None
-            raise BadInputError(f"{self.label}: cannot describe group {group}: {error.str()}") \
-                from exc
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                described = self._admin.describe_consumer_groups(
+                    [group], request_timeout=self._timeout_s
+                )[group].result()
+                break
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                    return None
+                # A fresh cluster answers NOT_COORDINATOR until its group coordinator loaded.
+                not_ready = error.retriable() or error.code() in _COORDINATOR_NOT_READY
+                if not_ready and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    continue
+                raise BadInputError(
+                    f"{self.label}: cannot describe group {group}: "
+                    f"{error.str() or error.name()}"
+                ) from exc
         members = tuple(
             GroupMember(
                 m.client_id, m.host,

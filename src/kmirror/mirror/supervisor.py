@@ -29,6 +29,7 @@ from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import ConfigError, KmirrorError, MirrorError
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.groups import GroupReader
+from kmirror.mirror.handler import load_handler
 from kmirror.mirror.monitor import Monitor, lag_of, summarize
 from kmirror.mirror.stream import MirrorStream, StreamReport
 from kmirror.observe.server import StatusServer
@@ -121,6 +122,10 @@ class Supervisor:
         self.options = options or RunOptions()
         self.out = out or (lambda line: print(line, file=sys.stderr, flush=True))
         self.filter = RegexTopicFilter(settings.include, settings.exclude)
+        if settings.message_handler:
+            # Each stream loads its own; loading it here first refuses a bad one before any
+            # cluster is touched.
+            load_handler(settings.message_handler, settings.message_handler_args)
         self.plans: list[SourcePlan] = []
         self.monitor = Monitor()
         self._stop_requests = 0
