@@ -145,8 +145,16 @@ class LocalCluster:
 
     def start(self, dist: KafkaDistribution, probe: Probe) -> bool:
         """Start the broker unless it runs; wait until it answers. True when it was started."""
-        if self.running_pid() is not None:
+        process = self.launch(dist)
+        if process is None:
             return False
+        self.wait_until_up(process, probe)
+        return True
+
+    def launch(self, dist: KafkaDistribution) -> subprocess.Popen[bytes] | None:
+        """Start the broker process unless it runs (None then); does not wait for it."""
+        if self.running_pid() is not None:
+            return None
         self.home.mkdir(parents=True, exist_ok=True)
         state = self._state()
         port, controller_port = _choose_ports(state)
@@ -169,8 +177,7 @@ class LocalCluster:
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{process.pid}\n")
-        self._wait_until_up(process, probe)
-        return True
+        return process
 
     def _write_configs(self, port: int, controller_port: int) -> None:
         self.config_file.write_text(
@@ -241,7 +248,8 @@ class LocalCluster:
                 + self.log_tail()
             )
 
-    def _wait_until_up(self, process: subprocess.Popen[bytes], probe: Probe) -> None:
+    def wait_until_up(self, process: subprocess.Popen[bytes], probe: Probe) -> None:
+        """Block until the broker answers a metadata request (or fail with its log)."""
         deadline = time.monotonic() + START_TIMEOUT_S
         last_error = ""
         while time.monotonic() < deadline:

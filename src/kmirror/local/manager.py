@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kmirror.errors import LocalClusterError
 from kmirror.kafka.admin import probe_cluster
 from kmirror.local.cluster import ClusterInfo, LocalCluster, local_dir
 from kmirror.local.distribution import ensure_kafka, pinned_kafka_version
@@ -45,8 +46,17 @@ def up(names: Sequence[str] = DEFAULT_NAMES) -> LocalReport:
     """Start the named clusters (those already running are left as they are) and wait for them."""
     dist = ensure_kafka()
     clusters = _clusters(names)
-    for cluster in clusters:
-        cluster.start(dist, probe_cluster)
+    # Launch every broker first, then wait for each: the JVMs start side by side.
+    launched = [(cluster, cluster.launch(dist)) for cluster in clusters]
+    try:
+        for cluster, process in launched:
+            if process is not None:
+                cluster.wait_until_up(process, probe_cluster)
+    except LocalClusterError:
+        for cluster, process in launched:
+            if process is not None:
+                cluster.stop()
+        raise
     return LocalReport(dist.version, str(dist.libs_dir), [c.info() for c in clusters])
 
 
