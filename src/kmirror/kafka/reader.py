@@ -19,6 +19,11 @@ from kmirror.kafka.admin import client_logger
 Key = tuple[str, int]
 PartitionsCallback = Callable[[list[Key]], None]
 _log = logging.getLogger("kmirror.reader")
+_COMMIT_RETRY_LATER = (
+    KafkaError._WAIT_COORD, KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+    KafkaError.REQUEST_TIMED_OUT,
+)
 
 
 class SourceReader:
@@ -122,6 +127,11 @@ class SourceReader:
         except KafkaException as exc:
             error = exc.args[0]
             if error.code() in (KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS):
+                return {}
+            if error.retriable() or error.code() in _COMMIT_RETRY_LATER:
+                # The coordinator is moving or restarting: nothing was committed this time;
+                # the same (or a later) acknowledged position is committed next interval.
+                _log.warning("%s: offset commit postponed: %s", self.label, error.str())
                 return {}
             raise MirrorError(f"{self.label}: offset commit failed: {error.str()}") from exc
         accepted = {}

@@ -314,6 +314,8 @@ def _choose_ports(state: dict[str, object]) -> tuple[int, int]:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the broker binds: a port whose old connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
