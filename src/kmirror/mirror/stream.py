@@ -182,7 +182,14 @@ class MirrorStream:
             return self._shutdown()
 
     def _refresh_subscription(self) -> None:
-        topics = [t for t in self.reader.topics() if self.filter.should_mirror(t)]
+        try:
+            available = self.reader.topics()
+        except MirrorError as exc:
+            # The source is briefly unreachable (a broker restart): keep the subscription and
+            # look again at the next refresh; the consumer reconnects by itself.
+            _log.warning("%s; keeping the current subscription", exc)
+            return
+        topics = [t for t in available if self.filter.should_mirror(t)]
         if self.reader.subscribe(topics):
             _log.debug("stream %d subscribed to %d topic(s)", self.index, len(topics))
 
