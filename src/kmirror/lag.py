@@ -73,6 +73,9 @@ class LagReport:
 class GroupSource(Protocol):
     """What the checker reads from a cluster (see kmirror.kafka.groups.GroupReader)."""
 
+    label: str
+    """Names the cluster in messages."""
+
     def topics(self) -> dict[str, int]:
         """Topics and partition counts."""
         ...
@@ -96,9 +99,8 @@ def check_lag(
     """Read a group's lag once; raises BadInputError when the group or a topic does not exist."""
     view = source.group(group)
     if view is None:
-        where = getattr(source, "label", "this cluster")
         raise BadInputError(
-            f"group {group} does not exist on {where} (no members, no committed offsets); "
+            f"group {group} does not exist on {source.label} (no members, no committed offsets); "
             "list groups with `kafka-consumer-groups --list` or check the name"
         )
     committed: Mapping[Key, int] = view.committed  # type: ignore[attr-defined]
@@ -108,9 +110,8 @@ def check_lag(
     if topics:
         missing = [t for t in topics if t not in all_topics]
         if missing:
-            where = getattr(source, "label", "this cluster")
             raise BadInputError(
-                f"group {group}: topic(s) not found on {where}: {', '.join(missing)}"
+                f"group {group}: topic(s) not found on {source.label}: {', '.join(missing)}"
             )
         wanted = set(topics)
         keys = {(t, p) for t in topics for p in range(all_topics[t])}
