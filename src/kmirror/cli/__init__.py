@@ -58,6 +58,7 @@ def _all_flags(parser: argparse.ArgumentParser) -> list[str]:
 
 def build_parser() -> Parser:
     """The whole command line: global flags and one sub-parser per subcommand."""
+    from kmirror.cli import bench as bench_cmd
     from kmirror.cli import lag as lag_cmd
     from kmirror.cli import local as local_cmd
     from kmirror.cli import run as run_cmd
@@ -76,6 +77,7 @@ def build_parser() -> Parser:
     lag_cmd.register(commands)
     verify_cmd.register(commands)
     local_cmd.register(commands)
+    bench_cmd.register(commands)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -156,6 +157,26 @@ class Admin:
                 f"{self.label} cluster: cannot grow topic {name} to {total} partitions: "
                 f"{error.str()}"
             ) from exc
+
+    def delete_topics(self, names: Iterable[str], timeout_s: float = 60.0) -> None:
+        """Delete topics and wait until the cluster no longer lists them."""
+        names = list(names)
+        if not names:
+            return
+        futures = self._client.delete_topics(names, operation_timeout=timeout_s)
+        for name, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise MirrorError(
+                        f"{self.label} cluster: cannot delete topic {name}: {exc.args[0].str()}"
+                    ) from exc
+        deadline = time.monotonic() + timeout_s
+        while set(names) & set(self.topics()):
+            if time.monotonic() > deadline:
+                raise MirrorError(f"{self.label} cluster: topics {names} still listed after delete")
+            time.sleep(0.2)
 
     def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The log-end offsets (read_committed: last stable offsets) of the given partitions."""

@@ -24,12 +24,12 @@ MIN_JAVA_MAJOR = 17
 _MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 
 
-def pinned_kafka_version() -> str:
-    """The Kafka version pinned in ``kafka-pom.xml``."""
-    root = ET.parse(POM_PATH).getroot()
+def pinned_kafka_version(pom: Path = POM_PATH) -> str:
+    """The Kafka version pinned in ``pom`` (default: ``kafka-pom.xml``)."""
+    root = ET.parse(pom).getroot()
     node = root.find("m:properties/m:kafka.version", _MAVEN_NS)
     if node is None or not node.text:
-        raise LocalClusterError(f"{POM_PATH}: no <kafka.version> property")
+        raise LocalClusterError(f"{pom}: no <kafka.version> property")
     return node.text.strip()
 
 
@@ -86,10 +86,11 @@ def _java_major(version_text: str) -> int | None:
     return int(match.group(2) or 0) if major == 1 else major
 
 
-def ensure_kafka(*, quiet: bool = True) -> KafkaDistribution:
-    """Return the pinned Kafka distribution, fetching it with Maven when absent or incomplete."""
+def ensure_kafka(*, quiet: bool = True, pom: Path = POM_PATH) -> KafkaDistribution:
+    """Return the Kafka distribution ``pom`` pins (default: the brokers' one), fetching it with
+    Maven when absent or incomplete."""
     java = find_java()
-    version = pinned_kafka_version()
+    version = pinned_kafka_version(pom)
     home = cache_root() / f"kafka-{version}"
     libs = home / "libs"
     marker = home / ".complete"
@@ -104,7 +105,7 @@ def ensure_kafka(*, quiet: bool = True) -> KafkaDistribution:
     home.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs.", dir=home))
     command = [
-        mvn, "-B", "-f", str(POM_PATH), "dependency:copy-dependencies",
+        mvn, "-B", "-f", str(pom), "dependency:copy-dependencies",
         "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
     ]
     if quiet:

@@ -1,0 +1,43 @@
+"""The benchmark scenarios: record size, record count and the source topics' compression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PARTITIONS = 8
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One data set: ``records`` records of ``record_size`` bytes, written with ``compression``."""
+
+    name: str
+    record_size: int
+    records: int
+    compression: str = "none"
+
+    @property
+    def topic(self) -> str:
+        """The source topic (and, with identity naming, the target topic) of this scenario."""
+        return f"bench.{self.name}"
+
+    @property
+    def bytes(self) -> int:
+        """Payload bytes in the scenario (record values only)."""
+        return self.record_size * self.records
+
+    def scaled(self, factor: float) -> Scenario:
+        """The same scenario with ``factor`` times the records (for smoke runs)."""
+        return Scenario(self.name, self.record_size, max(1, int(self.records * factor)),
+                        self.compression)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("100B", 100, 2_000_000),
+        Scenario("1KB", 1024, 500_000),
+        Scenario("100B-zstd", 100, 2_000_000, "zstd"),
+        Scenario("1KB-zstd", 1024, 500_000, "zstd"),
+    )
+}
