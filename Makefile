@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test unit integration faults lint demo clean-local
+.PHONY: setup test unit integration faults lint demo bench clean-local
 
 $(BIN)/kmirror: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,3 +36,6 @@ demo: setup  ## local clusters, sample data, a mirror, and the proof
 
 clean-local:
 	-$(BIN)/kmirror local down --purge
+
+bench: setup  ## kmirror vs MirrorMaker 2, classic MirrorMaker and the limit (~35 min): bench/results, docs/benchmarks.md
+	$(BIN)/kmirror bench run

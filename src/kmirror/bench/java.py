@@ -93,14 +93,19 @@ def produce(
         "--topic", topic, "--num-records", str(records), "--record-size", str(record_size),
         "--throughput", "-1", "--command-property", *props,
     )
-    out = _run(command, f"ProducerPerformance on {topic}", timeout_s)
+    rate = parse_producer_output(_run(command, f"ProducerPerformance on {topic}", timeout_s))
+    if rate.records != records:
+        raise BenchError(f"ProducerPerformance sent {rate.records} of {records} records to {topic}")
+    return rate
+
+
+def parse_producer_output(out: str) -> Rate:
+    """The whole run's rate from ``ProducerPerformance``'s output (its last summary line)."""
     summaries = list(_PRODUCER_SUMMARY.finditer(out))
     if not summaries:
         raise BenchError(f"ProducerPerformance printed no summary line:\n{out[-500:]}")
-    total = summaries[-1]  # the last summary line is the whole run's
+    total = summaries[-1]
     sent, per_s, mb_per_s = int(total.group(1)), float(total.group(2)), float(total.group(3))
-    if sent != records:
-        raise BenchError(f"ProducerPerformance sent {sent} of {records} records to {topic}")
     return Rate(sent, sent / per_s if per_s else 0.0, mb_per_s)
 
 
@@ -115,7 +120,14 @@ def consume(
         "--num-records", str(records), "--timeout", "30000",
         "--command-property", "auto.offset.reset=earliest",
     )
-    out = _run(command, f"ConsumerPerformance on {topic}", timeout_s)
+    rate = parse_consumer_output(_run(command, f"ConsumerPerformance on {topic}", timeout_s))
+    if rate.records < records:
+        raise BenchError(f"ConsumerPerformance read {rate.records} of {records} records of {topic}")
+    return rate
+
+
+def parse_consumer_output(out: str) -> Rate:
+    """The fetch rate from ``ConsumerPerformance``'s CSV output (header line + result line)."""
     lines = [line for line in out.splitlines() if line.strip()]
     header = next((i for i, line in enumerate(lines) if "fetch.nMsg.sec" in line), None)
     if header is None or header + 1 >= len(lines):
@@ -128,6 +140,4 @@ def consume(
         fetch_mb_per_s = float(values["fetch.MB.sec"])
     except (KeyError, ValueError) as exc:
         raise BenchError(f"ConsumerPerformance result not understood: {values}") from exc
-    if count < records:
-        raise BenchError(f"ConsumerPerformance read {count} of {records} records of {topic}")
     return Rate(count, fetch_ms / 1000.0, fetch_mb_per_s)

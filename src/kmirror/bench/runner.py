@@ -61,29 +61,45 @@ class Run:
 
 @dataclass
 class Clusters:
-    """The two clusters under test, with admin clients for set-up and progress polling."""
+    """The two clusters under test, with admin clients for set-up and progress polling.
+
+    The harness owns the topics named ``bench.*`` on both clusters (it deletes and re-creates
+    them) and the topics the tools create while it runs; every other topic that existed when
+    it started is left alone.
+    """
 
     source_bootstrap: str
     target_bootstrap: str
     source: Admin = field(init=False)
     target: Admin = field(init=False)
+    _source_before: set[str] = field(init=False)
+    _target_before: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.source = Admin({"bootstrap.servers": self.source_bootstrap}, "source")
         self.target = Admin({"bootstrap.servers": self.target_bootstrap}, "target")
+        self._source_before = {t for t in self.source.topics() if not _owned(t)}
+        self._target_before = {t for t in self.target.topics() if not _owned(t)}
 
     def reset_target(self) -> None:
-        """Delete every non-internal topic of the target, and the source topics a previous
-        tool left (MirrorMaker 2's offset-syncs and heartbeats), so each copy starts clean."""
-        self.target.delete_topics(t for t in self.target.topics() if not t.startswith("__"))
+        """Delete the target's bench topics and whatever a previous tool created on either
+        cluster (MirrorMaker 2's internal topics, heartbeats), so each copy starts clean."""
+        self.target.delete_topics(
+            t for t in self.target.topics()
+            if _owned(t) or (t not in self._target_before and not t.startswith("__"))
+        )
         self.source.delete_topics(
             t for t in self.source.topics()
-            if not t.startswith("__") and not t.startswith("bench.")
+            if t not in self._source_before and not _owned(t) and not t.startswith("__")
         )
 
     def target_counter(self, topic: str) -> RecordCounter:
         """Counts the records on a target topic (sum of end offsets)."""
         return RecordCounter(self.target_bootstrap, topic, PARTITIONS)
+
+
+def _owned(topic: str) -> bool:
+    return topic.startswith("bench.")
 
 
 def load_source(clusters: Clusters, scenario: Scenario) -> java.Rate:

@@ -92,11 +92,12 @@ class Kmirror:
 class MirrorMaker2:
     """MirrorMaker 2's dedicated mode (Connect's ``MirrorSourceConnector``), identity names.
 
-    ``tuned`` applies the published high-volume settings (larger batches and fetches)."""
+    ``tuned`` applies the published high-volume settings (Red Hat's Streams guide: 320 KB
+    producer batches, 100 ms linger; its consumer settings equal the Java defaults)."""
 
     streams: int = 1
     name: str = "mm2"
-    tuned: bool = False
+    tuned: bool = True
 
     def launch(self, job: Job) -> subprocess.Popen[bytes]:
         """Start ``org.apache.kafka.connect.mirror.MirrorMaker`` for the src->dst flow only."""
@@ -188,7 +189,7 @@ TOOLS: dict[str, Tool] = {
     "kmirror-2": Kmirror(2),
     "mm2-1": MirrorMaker2(1),
     "mm2-2": MirrorMaker2(2),
-    "mm2-tuned-2": MirrorMaker2(2, name="mm2-tuned", tuned=True),
+    "mm2-untuned-1": MirrorMaker2(1, name="mm2-untuned", tuned=False),
     "mm1-1": ClassicMirrorMaker(1),
 }
 """Every tool configuration ``kmirror bench --tools`` accepts, by key."""
