@@ -33,9 +33,9 @@ def generated_block(results: Path, chart_name: str) -> str:
         f"cores, {machine.get('memory_gib', '?')} GiB, {machine.get('os', '?')}, Python "
         f"{machine.get('python', '?')}. Brokers, tools and the harness share these cores. "
         f"Figures are medians of {meta.get('repetitions', '?')} repetitions; records/s and "
-        "MB/s are the steady copy (first record on the target → last), start-up is launch → "
-        "first record; CPU is the tool's whole process tree over the steady copy; MB = 2^20 "
-        "bytes of record values.",
+        "MB/s are the steady copy (from 10 % to 90 % of the records on the target), start-up "
+        "is launch → first record on the target, total is launch → every record; CPU is the "
+        "tool's whole process tree over the steady copy; MB = 2^20 bytes of record values.",
         "",
         *throughput_table(rows),
         "",

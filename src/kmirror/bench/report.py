@@ -97,8 +97,8 @@ def throughput_table(rows: Sequence[Row]) -> list[str]:
     scenarios = list(dict.fromkeys(r["scenario"] for r in copies))
     lines = [
         "| scenario | tool | streams | records/s | MB/s | vs MM2 | vs limit | CPU s/GB "
-        "| peak RSS MB (largest process) | start-up s | reps |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MB (largest process) | start-up s | total s | reps |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario in scenarios:
         limit = _limit(table, scenario)
@@ -107,7 +107,7 @@ def throughput_table(rows: Sequence[Row]) -> list[str]:
         for tool in tools:
             figures = table.get((scenario, tool))
             if figures is None:
-                lines.append(f"| {scenario} | {tool} | | failed | | | | | | | 0 |")
+                lines.append(f"| {scenario} | {tool} | | failed | | | | | | | | 0 |")
                 continue
             rate = figures["records_per_s"]
             vs_mm2 = rate / baseline["records_per_s"] if baseline else None
@@ -120,7 +120,7 @@ def throughput_table(rows: Sequence[Row]) -> list[str]:
                 f"| {_fmt(figures.get('mb_per_s'), 1)} | {_fmt(vs_mm2, 2, '×')} "
                 f"| {_fmt(vs_limit, 2, '×')} | {_fmt(figures.get('cpu_seconds_per_gb'), 1)} "
                 f"| {rss_text} | {_fmt(figures.get('startup_seconds'), 1)} "
-                f"| {int(figures['repetitions'])} |"
+                f"| {_fmt(figures.get('total_seconds'), 1)} | {int(figures['repetitions'])} |"
             )
     return lines
 

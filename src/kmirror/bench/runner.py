@@ -1,9 +1,10 @@
 """One timed copy per (scenario, tool, repetition), on the same local clusters.
 
 A copy is timed from the tool's launch until the target topic's end offsets add up to the
-scenario's record count. The first record's arrival splits it into start-up (JVM, Connect
-herder, group join, ...) and the steady copy; the rate reported is the steady one, and CPU
-seconds are the tool's (whole process tree) over that same window.
+scenario's record count (polled every 50 ms). Start-up is launch → first record on the target
+(JVM, Connect herder, group join, ...); the rate reported is the steady one, between 10 % and
+90 % of the records, and CPU seconds are the tool's (whole process tree) over that same
+window. The total (launch → every record) is kept too.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Run:
     startup_cpu_seconds: float | None = None
     peak_process_rss_mb: float | None = None
     cpu_seconds_per_gb: float | None = None
+    total_seconds: float | None = None
+    """Launch → the target holds every record."""
+    total_cpu_seconds: float | None = None
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -133,10 +137,7 @@ def copy_once(
     process = tool.launch(job)
     sampler = TreeSampler(process.pid).start()
     try:
-        first_at, first_cpu, done_at = _wait_for_copy(
-            clusters, scenario, process, sampler, launched
-        )
-        usage = sampler.sample()
+        marks = _wait_for_copy(clusters, scenario, process, sampler, launched)
     except java.BenchError as exc:
         row.error = f"{exc} (log: {job_dir})"
         _log.warning("%s on %s, repetition %d: %s", key, scenario.name, repetition, row.error)
@@ -144,36 +145,75 @@ def copy_once(
     finally:
         final = sampler.stop()
         stop_tree(process)
-    seconds = done_at - first_at
+    start, end = marks.steady_window()
+    records = end.count - start.count
+    seconds = max(end.at - start.at, 1e-3)
     row.seconds = round(seconds, 3)
-    row.records_per_s = round(scenario.records / seconds, 1)
-    row.mb_per_s = round(scenario.bytes / seconds / MB, 2)
-    row.cpu_seconds = round(usage.cpu_seconds - first_cpu, 2)
-    row.cpu_seconds_per_gb = round(row.cpu_seconds / (scenario.bytes / 1e9), 2)
-    row.startup_seconds = round(first_at - launched, 2)
-    row.startup_cpu_seconds = round(first_cpu, 2)
+    row.records_per_s = round(records / seconds, 1)
+    row.mb_per_s = round(records * scenario.record_size / seconds / MB, 2)
+    row.cpu_seconds = round(end.cpu_seconds - start.cpu_seconds, 2)
+    row.cpu_seconds_per_gb = round(row.cpu_seconds / (records * scenario.record_size / 1e9), 2)
+    row.startup_seconds = round(marks.first.at - launched, 2)
+    row.startup_cpu_seconds = round(marks.first.cpu_seconds, 2)
+    row.total_seconds = round(marks.done.at - launched, 2)
+    row.total_cpu_seconds = round(marks.done.cpu_seconds, 2)
     row.peak_rss_mb = round(final.peak_rss_mb, 1)
     row.peak_process_rss_mb = round(final.peak_process_rss_mb, 1)
     return row
 
 
+@dataclass(frozen=True)
+class Mark:
+    """The target's record count at a moment, with the tool's CPU seconds then."""
+
+    at: float
+    count: int
+    cpu_seconds: float
+
+
+@dataclass
+class CopyMarks:
+    """The moments a copy passed: its first record, 10 % and 90 % of the records, the end."""
+
+    first: Mark
+    tenth: Mark
+    ninetieth: Mark
+    done: Mark
+
+    def steady_window(self) -> tuple[Mark, Mark]:
+        """10 % → 90 % of the records: the steady copy. A tool that buffered records before
+        its first write (a topic's metadata still unknown, a rebalance) sends them in one
+        burst, and the last buffered records drain after reading ended; both bursts would
+        flatter its rate. Windows too short to time fall back to first → last record."""
+        if self.ninetieth.at - self.tenth.at >= 0.5:
+            return self.tenth, self.ninetieth
+        if self.done.at - self.first.at >= 0.05:
+            return self.first, self.done
+        return Mark(self.first.at - 0.05, 0, self.first.cpu_seconds), self.done
+
+
 def _wait_for_copy(
     clusters: Clusters, scenario: Scenario, process: subprocess.Popen[bytes],
     sampler: TreeSampler, launched: float,
-) -> tuple[float, float, float]:
-    """Poll the target until it holds every record: (first record at, CPU then, done at)."""
-    first_at: float | None = None
-    first_cpu = 0.0
+) -> CopyMarks:
+    """Poll the target every 50 ms until it holds every record; note the marks on the way."""
     counter = clusters.target_counter(scenario.topic)
+    first = tenth = ninetieth = None
     last_count, last_progress = 0, launched
     while True:
         count = counter.count()
         now = time.monotonic()
-        if count > 0 and first_at is None:
-            first_at = now
-            first_cpu = sampler.sample().cpu_seconds
-        if count >= scenario.records:
-            return first_at or now, first_cpu, now
+        if count > 0 and (first is None or tenth is None or ninetieth is None
+                          or count >= scenario.records):
+            mark = Mark(now, count, sampler.sample().cpu_seconds)
+            first = first or mark
+            if tenth is None and count >= scenario.records / 10:
+                tenth = mark
+            if ninetieth is None and count >= scenario.records * 9 / 10:
+                ninetieth = mark
+            if count >= scenario.records:
+                assert tenth is not None and ninetieth is not None
+                return CopyMarks(first, tenth, ninetieth, mark)
         if count > last_count:
             last_count, last_progress = count, now
         if process.poll() is not None:
