@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     results = args.results or DEFAULT_RESULTS_DIR / f"{started:%Y-%m-%d}.json"
     meta = {
         "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "kmirror bench run " + shlex.join(sys.argv[3:] if len(sys.argv) > 3 else []),
+        "command": " ".join(["kmirror bench run", shlex.join(sys.argv[3:])]).strip(),
         "machine": machine(), "kafka_version": pinned_kafka_version(),
         "scale": args.scale, "repetitions": args.repetitions,
         "note": "brokers, tools and harness share this machine's cores",
