@@ -7,7 +7,7 @@ tuples ``(offset, key, value, headers, timestamp_ms)`` so the comparison needs n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -97,3 +97,35 @@ class PartitionScanner:
     def close(self) -> None:
         """Release the consumer."""
         self._consumer.close()
+
+
+def locate_records(
+    settings: Mapping[str, str], label: str, topic: str, partition: int, start: int, end: int,
+    wanted: Sequence[tuple[bytes | None, int, int]],
+) -> dict[int, int]:
+    """Offsets of records in ``[start, end)`` matching ``wanted`` (key, key + value bytes,
+    timestamp ms or -1 for unknown), matched in order: index in ``wanted`` → offset. Unmatched
+    ones are left out.
+
+    For naming the records a target refused when only their contents came back."""
+    found: dict[int, int] = {}
+    if not wanted or start >= end:
+        return found
+    scanner = PartitionScanner(settings, label)
+    try:
+        index = 0
+        for offset, key, value, _headers, timestamp_ms in scanner.records(
+            topic, partition, start, end
+        ):
+            want_key, want_size, want_timestamp = wanted[index]
+            size = len(key or b"") + len(value or b"")
+            if key == want_key and size == want_size and want_timestamp in (-1, timestamp_ms):
+                found[index] = offset
+                index += 1
+                if index == len(wanted):
+                    break
+    except MirrorError:
+        pass  # the caller falls back to a lower bound
+    finally:
+        scanner.close()
+    return found

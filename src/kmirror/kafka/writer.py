@@ -1,9 +1,20 @@
 """The target side: a pool of idempotent producers writing source records unchanged.
 
 Backpressure and durability are two separate waits: ``send`` raises ``QueueFull`` when the
-producer's bounded queue has no room (the caller pauses the source), and each record's
-acknowledgement reaches its ``AckSink`` through the delivery report, served by ``poll``.
-One source partition always goes through the same producer, so its order holds.
+producer's bounded queue has no room (the caller pauses the source), and acknowledgements come
+back through delivery reports, served by ``poll`` and ``flush``. One source partition always
+goes through the same producer, so its order holds.
+
+Two ways to learn of acknowledgements:
+
+- **per record** (``per_record_acks=True``): each record's delivery report reaches its
+  ``AckSink``. Exact at every moment, and costs a Python call and a message object per record.
+- **checkpoints** (the default for the plain record path): only refusals are reported
+  (``delivery.report.only.error``), each as a ``Refusal``. ``all_acknowledged`` is true once
+  every record handed to the producers has had its delivery report served (``len(producer)``
+  counts queued, in-flight and unserved reports). At that moment every record sent before it
+  and not refused was acknowledged by the target, whatever order the acknowledgements came
+  in, so the caller may treat all of them as acknowledged.
 """
 
 from __future__ import annotations
@@ -47,6 +58,20 @@ class QueueFull(Exception):
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A record the target refused, as the checkpoint mode learns of it: without its source
+    offset (the caller finds that), with what identifies it among the records in flight."""
+
+    topic: str
+    partition: int
+    key: bytes | None
+    size_bytes: int
+    timestamp_ms: int
+    reason: str
+    code: str
+
+
+@dataclass(frozen=True)
 class SendFailure:
     """A record the target refused: where, and why."""
 
@@ -61,15 +86,23 @@ class SendFailure:
 class TargetWriter:
     """``num_producers`` producers to the target cluster; partitions are spread by hash."""
 
-    def __init__(self, settings: Mapping[str, str], num_producers: int, label: str) -> None:
+    def __init__(
+        self, settings: Mapping[str, str], num_producers: int, label: str, *,
+        per_record_acks: bool = True,
+    ) -> None:
         self.label = label
         self.fatal: str | None = None
-        config = {
+        self.per_record_acks = per_record_acks
+        config: dict[str, Any] = {
             **settings, "logger": client_logger(), "error_cb": self._on_error,
             # librdkafka's statistics carry the retry count per broker (for the metrics).
             "statistics.interval.ms": settings.get("statistics.interval.ms", "5000"),
             "stats_cb": self._on_stats,
         }
+        if not per_record_acks:
+            # Successes are counted by the client and never reach Python; refusals do.
+            config |= {"delivery.report.only.error": True, "on_delivery": self._refused}
+        self.refusals: list[Refusal] = []
         self._producers = [
             Producer({**config, "client.id": f"{settings.get('client.id', 'kmirror')}-{i}"})
             for i in range(num_producers)
@@ -110,12 +143,18 @@ class TargetWriter:
         """
         producer = self._producer_for(topic, partition)
         try:
-            producer.produce(
-                topic, value, key, partition,
-                on_delivery=partial(self._delivered, sink, source_offset),
-                timestamp=timestamp_ms if timestamp_ms > 0 else 0,
-                headers=headers,
-            )
+            if self.per_record_acks:
+                producer.produce(
+                    topic, value, key, partition,
+                    on_delivery=partial(self._delivered, sink, source_offset),
+                    timestamp=timestamp_ms if timestamp_ms > 0 else 0,
+                    headers=headers,
+                )
+            else:
+                producer.produce(
+                    topic, value, key, partition,
+                    timestamp=timestamp_ms if timestamp_ms > 0 else 0, headers=headers,
+                )
         except BufferError as exc:
             raise QueueFull from exc
         except KafkaException as exc:
@@ -148,6 +187,24 @@ class TargetWriter:
         else:
             size = len(msg.key() or b"") + len(msg.value() or b"")
             self._fail(sink, msg.topic(), msg.partition(), source_offset, err, size)
+
+    def _refused(self, err: Any, msg: Any) -> None:
+        key, value = msg.key(), msg.value()
+        self.refusals.append(Refusal(
+            msg.topic(), msg.partition(), key, len(key or b"") + len(value or b""),
+            msg.timestamp()[1], err.str(), err.name(),
+        ))
+
+    def all_acknowledged(self) -> bool:
+        """Serve pending delivery reports; True when every record sent so far has had its
+        outcome (acknowledged, or refused and listed in ``refusals``)."""
+        self.poll(0)
+        return self.queued() == 0
+
+    def add_latency_sample(self, latency_s: float) -> None:
+        """A replication latency observed by the caller (checkpoint mode)."""
+        if len(self._latency) < MAX_LATENCY_SAMPLES:
+            self._latency.append(latency_s)
 
     def _fail(
         self, sink: AckSink, topic: str, partition: int, source_offset: int, error: Any,

@@ -22,7 +22,8 @@ from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import MirrorError
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.reader import Key, SourceReader
-from kmirror.kafka.writer import QueueFull, SendFailure, TargetWriter
+from kmirror.kafka.scan import locate_records
+from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, TargetWriter
 from kmirror.mirror.handler import MessageHandler, MirrorRecord, load_handler
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.topics.filter import RegexTopicFilter
@@ -34,6 +35,8 @@ BATCH_RECORDS = 5000
 POLL_TIMEOUT_S = 0.1
 REPORT_INTERVAL_S = 1.0
 DRAIN_TIMEOUT_S = 300.0
+COMMIT_FLUSH_TIMEOUT_S = 30.0  # a commit waits this long for a checkpoint, then commits less
+FLUSH_SLICE_S = 0.5  # flush in slices, reporting in between (the supervisor watches for silence)
 
 
 @dataclass
@@ -88,7 +91,10 @@ class MirrorStream:
             Admin(settings.target_admin_settings, "target"),
             settings.replication_factor,
         )
-        self.writer = TargetWriter(settings.target, settings.num_producers, "target")
+        # Checkpoint acknowledgements (see kmirror.kafka.writer) unless a handler may send a
+        # record elsewhere or several times: then each record's report is needed.
+        self.writer = TargetWriter(settings.target, settings.num_producers, "target",
+                                   per_record_acks=self.handler is not None)
         client = {**source.client, "client.id": f"kmirror-{source.alias}-{stream_index}"}
         if "group.instance.id" in client:
             # Static membership: one id per stream (one id shared by several streams would
@@ -104,6 +110,8 @@ class MirrorStream:
         self._error: str | None = None
         self._pending: list[Any] = []  # records polled but not yet sent (queue was full)
         self._next_bp_report = 0.0
+        self._unchecked = False  # records sent since the last checkpoint
+        self._last_sent_timestamp_ms = 0
 
     # --- rebalance callbacks (run inside reader.poll_batch) ---------------------------------
 
@@ -168,6 +176,11 @@ class MirrorStream:
                     if self._pending:
                         self._start_backpressure()
                 self.writer.poll(0)
+                if self._unchecked and not self.writer.per_record_acks:
+                    if self.writer.refusals:
+                        self._wait_for_checkpoint(DRAIN_TIMEOUT_S)
+                    elif self.writer.all_acknowledged():
+                        self._checkpoint()
                 self._check_failures()
                 now = time.monotonic()
                 if now >= next_commit:
@@ -227,6 +240,8 @@ class MirrorStream:
             except QueueFull:
                 stats.records += count
                 stats.bytes += size
+                if count:
+                    self._unchecked = True
                 return batch[i:]
             length = len(value) if value is not None else 0
             count += 1
@@ -238,6 +253,9 @@ class MirrorStream:
             counts[1] += length
         stats.records += count
         stats.bytes += size
+        if count:
+            self._unchecked = True
+            self._last_sent_timestamp_ms = batch[-1].timestamp()[1]
         return []
 
     def _send_handled(self, msg: Any, track: Any) -> None:
@@ -349,7 +367,61 @@ class MirrorStream:
             if position - 1 > track.highest:
                 track.consumed(position - 1)
 
+    def _checkpoint(self) -> None:
+        """The producers hold nothing: refused records get their source offsets, every other
+        record sent so far counts as acknowledged (checkpoint mode)."""
+        if self.writer.refusals:
+            self._attribute_refusals()
+        for track in self.tracker.tracks.values():
+            track.acked_all()
+        if self._last_sent_timestamp_ms > 0:
+            self.writer.add_latency_sample(time.time() - self._last_sent_timestamp_ms / 1000)
+            self._last_sent_timestamp_ms = 0
+        self._unchecked = False
+
+    def _wait_for_checkpoint(self, timeout_s: float) -> bool:
+        """Flush until every record sent has its outcome, reporting meanwhile; then take the
+        checkpoint. False when the target did not acknowledge everything in time."""
+        deadline = time.monotonic() + timeout_s
+        while not self.writer.all_acknowledged():
+            if time.monotonic() >= deadline:
+                return False
+            self.writer.flush(min(FLUSH_SLICE_S, max(0.0, deadline - time.monotonic())))
+            self._report()
+        self._checkpoint()
+        return True
+
+    def _attribute_refusals(self) -> None:
+        """Find the source offset of each refused record among the partition's records sent
+        since the last checkpoint (matched in order by key and size, and timestamp when the report
+        carries one), and list it
+        as a failure; unmatched, the first offset in flight stands for it (never too high)."""
+        refusals, self.writer.refusals = self.writer.refusals, []
+        by_key: dict[Key, list[Refusal]] = {}
+        for refusal in refusals:
+            by_key.setdefault((refusal.topic, refusal.partition), []).append(refusal)
+        for key, refused in by_key.items():
+            track = self.tracker.tracks.get(key)
+            window = list(track.pending) if track is not None else []
+            first = window[0] if window else (track.highest + 1 if track else 0)
+            offsets = locate_records(
+                self.source.admin_settings, self.label, key[0], key[1], window[0],
+                window[-1] + 1, [(r.key, r.size_bytes, r.timestamp_ms) for r in refused],
+            ) if window else {}
+            for index, refusal in enumerate(refused):
+                offset = offsets.get(index, first)
+                if track is not None:
+                    track.failed(offset)
+                self.writer.failures.append(SendFailure(
+                    refusal.topic, refusal.partition, offset, refusal.reason, refusal.code,
+                    refusal.size_bytes,
+                ))
+
     def _commit(self, keys: Iterable[Key] | None = None) -> None:
+        if self._unchecked and not self.writer.per_record_acks:
+            # Commits follow a checkpoint; without one (target slow or down) they stay at the
+            # first record sent since the last one, which is always safe.
+            self._wait_for_checkpoint(COMMIT_FLUSH_TIMEOUT_S)
         self._sync_positions()
         offsets = self.tracker.to_commit(keys)
         if offsets:
@@ -357,6 +429,9 @@ class MirrorStream:
             self.stats.commits += 1
 
     def _drain(self, timeout_s: float) -> None:
+        if not self.writer.per_record_acks:
+            self._wait_for_checkpoint(timeout_s)
+            return
         deadline = time.monotonic() + timeout_s
         while self.writer.queued() and time.monotonic() < deadline:
             self.writer.poll(0.1)

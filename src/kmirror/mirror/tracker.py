@@ -7,7 +7,9 @@ acknowledged, so nothing at or past it is ever committed.
 
 Acknowledgements normally arrive in send order per partition (idempotent producer); the tracker
 does not rely on it: an acknowledgement that arrives early is held until every earlier record
-of the partition is acknowledged too (contiguous successes only).
+of the partition is acknowledged too (contiguous successes only). In checkpoint mode there are
+no per-record acknowledgements: ``acked_all`` is called only when the producers hold nothing
+and every refusal has been recorded with ``failed``, so no ordering is assumed there either.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class PartitionTrack:
                 self._release_early()
         else:
             self.early[offset] += 1
+
+    def acked_all(self) -> None:
+        """Every record sent so far was acknowledged (a checkpoint: the producers hold nothing
+        and every refusal was reported with ``failed`` before this call)."""
+        self.pending.clear()
+        self.early.clear()
 
     def _release_early(self) -> None:
         pending, early = self.pending, self.early

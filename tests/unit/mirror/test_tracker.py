@@ -432,3 +432,26 @@ def test_random_interleavings_never_commit_past_unacked(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(40))
 def test_random_interleavings_with_failures_never_commit_past_failure(seed: int) -> None:
     _random_run(seed, failure_rate=0.05)
+
+
+def test_a_checkpoint_acknowledges_everything_sent_but_never_past_a_refusal() -> None:
+    # Given records 10..19 sent, and the record at 14 refused (reported before the checkpoint)
+    track = PartitionTrack("t", 0)
+    for offset in range(10, 20):
+        track.sent(offset)
+    track.acked(12)  # a stray early acknowledgement (per-record mode leftovers) is dropped too
+    track.failed(14)
+    # When the checkpoint says every record sent has its outcome
+    track.acked_all()
+    # Then nothing is in flight, and the commit point stops at the refused record
+    assert track.in_flight == 0
+    assert track.commit_offset() == 14
+
+
+def test_a_checkpoint_without_refusals_commits_after_the_last_record_sent() -> None:
+    track = PartitionTrack("t", 0)
+    for offset in range(5):
+        track.sent(offset)
+    assert track.commit_offset() == 0  # nothing known to be acknowledged yet
+    track.acked_all()
+    assert track.commit_offset() == 5
