@@ -138,12 +138,14 @@ def test_new_topic_and_new_partition_while_running(
         produce(clusters.source, second, _records(300, 3, seed=2))
         add_partitions(clusters.source, first, 3)
         produce(clusters.source, first, [r for r in _records(90, 3, seed=3) if r.partition == 2])
-        # Then both reach the target completely
+        # Then both reach the target completely, and the new topic is announced (the streams
+        # may copy it before the supervisor's next refresh names it: wait for both)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if (sum(end_offsets(clusters.target, second).values() or [0]) >= 300
                     and topic_partitions(clusters.target, first) == 3
-                    and end_offsets(clusters.target, first).get(2, 0) >= 30):
+                    and end_offsets(clusters.target, first).get(2, 0) >= 30
+                    and "new topic" in mirror.output()):
                 break
             time.sleep(0.5)
     finally:
