@@ -196,9 +196,9 @@ class TargetWriter:
         ))
 
     def all_acknowledged(self) -> bool:
-        """Serve pending delivery reports; True when every record sent so far has had its
-        outcome (acknowledged, or refused and listed in ``refusals``)."""
-        self.poll(0)
+        """True when every record sent so far has had its outcome (acknowledged, or refused
+        and listed in ``refusals``). Unserved delivery reports count as queued, so call after
+        ``poll`` or ``flush``; a False only costs the caller a flush."""
         return self.queued() == 0
 
     def add_latency_sample(self, latency_s: float) -> None:

@@ -383,6 +383,7 @@ class MirrorStream:
         """Flush until every record sent has its outcome, reporting meanwhile; then take the
         checkpoint. False when the target did not acknowledge everything in time."""
         deadline = time.monotonic() + timeout_s
+        self.writer.poll(0)
         while not self.writer.all_acknowledged():
             if time.monotonic() >= deadline:
                 return False
@@ -393,9 +394,9 @@ class MirrorStream:
 
     def _attribute_refusals(self) -> None:
         """Find the source offset of each refused record among the partition's records sent
-        since the last checkpoint (matched in order by key and size, and timestamp when the report
-        carries one), and list it
-        as a failure; unmatched, the first offset in flight stands for it (never too high)."""
+        since the last checkpoint (matched in order by key and size, and by timestamp when the
+        report carries one) and list it as a failure; an unmatched one is given the first
+        offset in flight (never too high)."""
         refusals, self.writer.refusals = self.writer.refusals, []
         by_key: dict[Key, list[Refusal]] = {}
         for refusal in refusals:
