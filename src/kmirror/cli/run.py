@@ -87,6 +87,12 @@ def register(commands: Any) -> None:
         help="stop (exit 0) once every selected partition reached the end offset it had "
         "when mirroring began",
     )
+    work.add_argument(
+        "--shallow", dest="shallow", action="store_true",
+        help="forward the source's compressed record batches whole: no decompression, no "
+        "recompression (also shallow.iterator.enable=true in a consumer config); see "
+        "docs/shallow.md",
+    )
     observe = parser.add_argument_group("observability")
     observe.add_argument(
         "--metrics.port", dest="metrics_port", type=int, default=DEFAULT_METRICS_PORT,
@@ -139,6 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         replication_factor=args.replication_factor,
         topic_refresh_interval_ms=args.topic_refresh_interval_ms,
         until_caught_up=args.until_caught_up,
+        shallow=args.shallow,
     )
     options = RunOptions(
         metrics_port=args.metrics_port, live=args.live and sys.stderr.isatty()

@@ -62,13 +62,13 @@ _EXPLAINED: Mapping[str, str] = {
     "zookeeper.session.timeout.ms": "ZooKeeper is not used since Kafka 4.0; remove it",
     "zookeeper.connection.timeout.ms": "ZooKeeper is not used since Kafka 4.0; remove it",
     "zookeeper.sync.time.ms": "ZooKeeper is not used since Kafka 4.0; remove it",
-    "shallow.iterator.enable": "shallow iteration is not available in this version; records "
-    "are copied one by one (remove it)",
     "mirror.topics.whitelist": "use the --whitelist/--include flag instead",
     "mirror.topics.blacklist": "use the --blacklist/--exclude flag instead",
 }
 
-KMIRROR_KEYS = ("kmirror.cluster.alias",)
+# kmirror's own keys (and the classic one it gives a meaning again), taken out of the
+# client's settings before librdkafka sees them.
+KMIRROR_KEYS = ("kmirror.cluster.alias", "shallow.iterator.enable")
 _ZOOKEEPER_KEYS = ("zk.connect", "zookeeper.connect")
 _OFFSET_RESET = {"smallest": "earliest", "largest": "latest"}
 _OLD_CODECS = {"0": "none", "1": "gzip", "2": "snappy", "3": "lz4", "4": "zstd"}

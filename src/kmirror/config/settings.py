@@ -100,6 +100,7 @@ class MirrorSettings:
     replication_factor: int = -1
     topic_refresh_interval_ms: int = 10000
     until_caught_up: bool = False
+    shallow: bool = False
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -176,10 +177,12 @@ def load_mirror_settings(
         )
     sources: list[SourceCluster] = []
     aliases: set[str] = set()
+    shallow = bool(options.get("shallow"))
     for path in consumer_configs:
         client = load_client_config(path, "C", problems, warnings)
         if client is None:
             continue
+        shallow |= _shallow_key(path, client.pop("shallow.iterator.enable", None), problems)
         alias = base = client.pop("kmirror.cluster.alias", None) or Path(path).stem
         suffix = 1
         while alias in aliases:
@@ -190,7 +193,16 @@ def load_mirror_settings(
     target: dict[str, str] | None = None
     if producer_config:
         target = load_client_config(producer_config, "P", problems, warnings)
+        if target is not None and "shallow.iterator.enable" in target:
+            del target["shallow.iterator.enable"]
+            warnings.append(f"{producer_config}: shallow.iterator.enable: a consumer setting "
+                            "in the producer config: ignored (move it to the --consumer.config "
+                            "file, or use --shallow)")
     _check_positive(options, problems)
+    options["shallow"] = shallow
+    if shallow:
+        _check_shallow(options, [*consumer_configs, producer_config or ""],
+                       [s.client for s in sources] + ([target] if target else []), problems)
     if problems:
         raise ConfigError(problems)
     assert target is not None and include is not None and producer_config is not None
@@ -203,6 +215,33 @@ def load_mirror_settings(
         warnings=tuple(warnings),
         **options,  # type: ignore[arg-type]
     )
+
+
+def _shallow_key(path: str, value: str | None, problems: list[str]) -> bool:
+    """shallow.iterator.enable, the classic MirrorMaker key for --shallow."""
+    if value is None:
+        return False
+    if value.strip().lower() not in ("true", "false"):
+        problems.append(f"{path}: shallow.iterator.enable={value}: write true or false")
+        return False
+    return value.strip().lower() == "true"
+
+
+def _check_shallow(options: Mapping[str, object], paths: Sequence[str],
+                   clients: Sequence[Mapping[str, str]], problems: list[str]) -> None:
+    """What --shallow cannot do (yet): a message handler, and connections other than plain."""
+    if options.get("message_handler"):
+        problems.append(
+            "--shallow forwards record batches whole, so a --message.handler (which needs "
+            "each record) cannot run: drop one of them"
+        )
+    for path, client in zip(paths, clients, strict=False):
+        protocol = client.get("security.protocol", "plaintext").lower()
+        if protocol != "plaintext":
+            problems.append(
+                f"{path}: security.protocol={client['security.protocol']}: --shallow speaks "
+                "plain connections only in this version; mirror without --shallow"
+            )
 
 
 _POSITIVE = {

@@ -126,6 +126,25 @@ class Admin:
             result[name] = TopicDescription(name, len(topic.partitions), replicas, configs)
         return result
 
+    def topic_config(self, names: Iterable[str], key: str,
+                     timeout_s: float = 30.0) -> dict[str, str | None]:
+        """The effective value of one config (set on the topic, or the broker's default)."""
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+        if not resources:
+            return {}
+        futures = self._client.describe_configs(resources, request_timeout=timeout_s)
+        out: dict[str, str | None] = {}
+        for resource, future in futures.items():
+            try:
+                entry = future.result().get(key)
+            except KafkaException as exc:
+                raise MirrorError(
+                    f"{self.label} cluster: cannot read the configs of topic {resource.name}: "
+                    f"{exc.args[0].str() if exc.args else exc}"
+                ) from exc
+            out[resource.name] = entry.value if entry is not None else None
+        return out
+
     def create_topic(
         self, name: str, partitions: int, replication_factor: int, configs: Mapping[str, str]
     ) -> bool:

@@ -164,6 +164,21 @@ class SourceReader:
             raise MirrorError(f"{self.label}: cannot read committed offsets: {exc}") from exc
         return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
 
+    def watermarks(
+        self, keys: Iterable[Key], timeout_s: float = 30.0
+    ) -> dict[Key, tuple[int, int]]:
+        """(log start, log end) offsets of these partitions, asked of their leaders."""
+        out = {}
+        for topic, partition in keys:
+            try:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=timeout_s, cached=False)
+            except KafkaException as exc:
+                raise MirrorError(f"{self.label}, topic {topic} partition {partition}: cannot "
+                                  f"read the log start and end offsets: {exc}") from exc
+            out[(topic, partition)] = (int(low), int(high))
+        return out
+
     def error_of(self, message: Any) -> tuple[str, bool] | None:
         """A consumed message's error as (text, fatal), or None for a record."""
         error = message.error()

@@ -83,6 +83,8 @@ class Monitor:
         m.retries.labels(source).inc(report.retries)
         m.rebalances.labels(source).inc(report.rebalances)
         m.backpressure.labels(source).inc(report.backpressure_pauses)
+        for path, batches in report.shallow_batches.items():
+            m.shallow_batches.labels(source, path).inc(batches)
         stream = str(report.stream)
         m.queue_fill.labels(source, stream).set(report.queue_fill)
         m.in_flight.labels(source, stream).set(report.in_flight)

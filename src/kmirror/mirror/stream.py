@@ -61,6 +61,7 @@ class StreamReport:
     paused_for_backpressure: bool = False
     stopped_partitions: list[str] = field(default_factory=list)
     stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
+    shallow_batches: dict[str, int] = field(default_factory=dict)  # path or reason -> batches
     error: str | None = None
     finished: bool = False
 
@@ -92,9 +93,10 @@ class MirrorStream:
             settings.replication_factor,
         )
         # Checkpoint acknowledgements (see kmirror.kafka.writer) unless a handler may send a
-        # record elsewhere or several times: then each record's report is needed.
+        # record elsewhere or several times, or the writer only carries the batches --shallow
+        # cannot forward whole: then each record's report is needed.
         self.writer = TargetWriter(settings.target, settings.num_producers, "target",
-                                   per_record_acks=self.handler is not None)
+                                   per_record_acks=self.handler is not None or settings.shallow)
         client = {**source.client, "client.id": f"kmirror-{source.alias}-{stream_index}"}
         if "group.instance.id" in client:
             # Static membership: one id per stream (one id shared by several streams would
@@ -449,7 +451,7 @@ class MirrorStream:
             by_topic=stats.by_topic,
             latency_s=self.writer.take_latency_samples(),
             commits=stats.commits,
-            retries=self.writer.take_retries(),
+            retries=self.writer.take_retries() + stats.retries,
             rebalances=stats.rebalances,
             backpressure_pauses=stats.backpressure_pauses,
             positions={
@@ -463,6 +465,7 @@ class MirrorStream:
             paused_for_backpressure=self._backpressure,
             stopped_partitions=stats.stopped_partitions,
             stopped_keys=list(self.stopped),
+            shallow_batches=stats.shallow_batches,
             error=self._error,
             finished=finished,
         ))

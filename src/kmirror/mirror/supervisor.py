@@ -31,6 +31,7 @@ from kmirror.kafka.admin import Admin
 from kmirror.kafka.groups import GroupReader
 from kmirror.mirror.handler import load_handler
 from kmirror.mirror.monitor import Monitor, lag_of, summarize
+from kmirror.mirror.shallow import ShallowStream
 from kmirror.mirror.stream import MirrorStream, StreamReport
 from kmirror.observe.server import StatusServer
 from kmirror.observe.view import live_table
@@ -85,7 +86,8 @@ def stream_main(
     signal.signal(signal.SIGINT, on_signal)
     source = settings.sources[source_index]
     try:
-        stream = MirrorStream(
+        kind = ShallowStream if settings.shallow else MirrorStream
+        stream = kind(
             settings, source, stream_index, reports.put, lambda: stop["requested"] > 0
         )
         code = stream.run()

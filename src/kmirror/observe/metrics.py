@@ -67,6 +67,10 @@ class MirrorMetrics:
         self.backpressure = Counter(
             "kmirror_backpressure_pauses_total", "Times a stream paused its source because "
             "the producer queue was full", ["source"], registry=r)
+        self.shallow_batches = Counter(
+            "kmirror_shallow_batches_total", "Record batches on the --shallow path: forwarded "
+            "whole (path=whole) or through the record path (path=the reason)",
+            ["source", "path"], registry=r)
         self.errors = Counter(
             "kmirror_errors_total", "Errors by kind (refused records, fatal client errors, "
             "failed commits)", ["kind"], registry=r)

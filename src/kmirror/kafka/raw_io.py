@@ -1,0 +1,589 @@
+"""Kafka's wire protocol for raw record batches: Fetch and Produce without touching records.
+
+The record path (reader.py, writer.py) goes through librdkafka, which never hands out a
+batch as bytes. Shallow iteration needs exactly that, so this module speaks the five
+requests it needs itself — ApiVersions, Metadata, InitProducerId, Fetch and Produce — over
+plain sockets. Messages are encoded and decoded by kafka-python's protocol classes, which are
+generated from Kafka's own JSON schemas (so every version and tagged field is right); the
+``records`` field passes through as bytes. kafka-python's network client is not used: its
+3.0 connection layer is being rewritten, and a mirror needs one selector over two clusters
+inside its own loop.
+
+Requests on one connection are answered in order (the broker handles one at a time per
+connection), which is what keeps a partition's batches in order when several are in flight.
+
+Plain connections only: ``--shallow`` refuses TLS and SASL settings before it starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import selectors
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kafka.errors as kafka_errors
+from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
+from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
+from kafka.protocol.producer.produce import ProduceRequest, ProduceResponse
+from kafka.protocol.producer.transaction import InitProducerIdRequest, InitProducerIdResponse
+from kafka.record.default_records import DefaultRecordBatch
+
+from kmirror.errors import MirrorError
+from kmirror.kafka.batches import AbortedTransaction, RecordBatch
+
+_log = logging.getLogger("kmirror.raw_io")
+
+Key = tuple[str, int]
+Callback = Callable[[Any, "WireError | None"], None]
+
+# Highest versions we speak: the last ones that name topics (13+ use topic ids).
+_MAX_VERSION = {
+    ApiVersionsRequest: 0, MetadataRequest: 12, FetchRequest: 12, ProduceRequest: 12,
+    InitProducerIdRequest: 4,
+}
+_RESPONSE = {
+    ApiVersionsRequest: ApiVersionsResponse, MetadataRequest: MetadataResponse,
+    FetchRequest: FetchResponse, ProduceRequest: ProduceResponse,
+    InitProducerIdRequest: InitProducerIdResponse,
+}
+_SIZE = struct.Struct(">i")
+_CORRELATION = struct.Struct(">i")
+READ_CHUNK = 1 << 20
+CONNECT_TIMEOUT_S = 10.0
+READ_COMMITTED = 1
+
+
+class WireError(MirrorError):
+    """A request that got no answer (connection lost, timed out): retriable."""
+
+
+@dataclass(frozen=True)
+class KafkaCode:
+    """A Kafka error code with its name and whether a retry can succeed."""
+
+    code: int
+    name: str
+    retriable: bool
+    message: str
+
+    @staticmethod
+    def of(code: int) -> KafkaCode:
+        """Name and retriability of ``code`` (from Kafka's error table)."""
+        error = kafka_errors.for_code(code)
+        name = getattr(error, "message", None) or error.__name__
+        description = getattr(error, "description", "") or ""
+        return KafkaCode(code, str(name), bool(getattr(error, "retriable", False)),
+                         str(description))
+
+
+@dataclass(frozen=True)
+class Broker:
+    """A broker of a cluster, as the metadata names it."""
+
+    node_id: int
+    host: str
+    port: int
+
+
+@dataclass
+class Metadata:
+    """Leaders of the partitions asked about, and the brokers."""
+
+    brokers: dict[int, Broker]
+    leaders: dict[Key, int]  # -1 while a partition has no leader
+    errors: dict[str, KafkaCode] = field(default_factory=dict)  # per topic
+
+
+@dataclass
+class FetchedPartition:
+    """One partition of a fetch response."""
+
+    topic: str
+    partition: int
+    fetch_offset: int
+    error: KafkaCode | None
+    records: bytes
+    aborted: list[AbortedTransaction]
+    high_watermark: int
+    log_start_offset: int
+
+
+@dataclass
+class ProduceResult:
+    """What the target said about one produced batch."""
+
+    topic: str
+    partition: int
+    base_offset: int
+    error: KafkaCode | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class DecodedRecord:
+    """A record of a batch that goes through the record path."""
+
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+def decode_records(batch: RecordBatch) -> list[DecodedRecord]:
+    """The records of one batch, decompressed (for the record-path fallback)."""
+    decoded = DefaultRecordBatch(bytes(batch.data))
+    return [
+        DecodedRecord(r.offset, r.timestamp, r.key, r.value, list(r.headers))
+        for r in decoded
+    ]
+
+
+@dataclass
+class _Waiting:
+    correlation_id: int
+    response: Any
+    version: int
+    flexible: bool
+    callback: Callback
+    deadline: float
+
+
+class _Connection:
+    """One socket to one broker: framing, correlation ids, answers in order."""
+
+    def __init__(self, broker: Broker, client_id: str, label: str, timeout_s: float) -> None:
+        self.broker, self.client_id, self.label = broker, client_id, label
+        self.timeout_s = timeout_s
+        where = f"{label}: broker {broker.host}:{broker.port}"
+        self.where = where
+        try:
+            self.sock = socket.create_connection((broker.host, broker.port), CONNECT_TIMEOUT_S)
+        except OSError as exc:
+            raise WireError(f"{where} does not accept connections ({exc})") from exc
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(timeout_s)
+        self.waiting: deque[_Waiting] = deque()
+        self.closed = False
+        self._ids = itertools.count(1)
+        self._head = bytearray()
+        self._body: bytearray | None = None
+        self._filled = 0
+        self.versions: dict[int, tuple[int, int]] = {}
+        self._negotiate()
+
+    def _negotiate(self) -> None:
+        response = self.call(ApiVersionsRequest, {}, 0)
+        if response.error_code:
+            code = KafkaCode.of(response.error_code)
+            raise WireError(f"{self.where}: ApiVersions failed: {code.name}")
+        self.versions = {k.api_key: (k.min_version, k.max_version) for k in response.api_keys}
+
+    def version(self, request: Any) -> int:
+        """The highest version of ``request`` both sides speak."""
+        low, high = self.versions.get(request.API_KEY, (0, -1))
+        version = min(high, _MAX_VERSION[request])
+        if version < low or version < 0:
+            raise MirrorError(
+                f"{self.where} does not speak {request.__name__} in a version kmirror knows "
+                f"(broker {low}-{high}); mirror without --shallow"
+            )
+        return version
+
+    def send(self, request: Any, fields: Mapping[str, Any], version: int,
+             callback: Callback) -> None:
+        """Send one request; ``callback(response, None)`` or ``(None, error)`` later."""
+        if self.closed:
+            callback(None, WireError(f"{self.where}: connection closed"))
+            return
+        correlation_id = next(self._ids)
+        message = request(version=version, **fields)
+        message.with_header(correlation_id=correlation_id, client_id=self.client_id)
+        data = message.encode(header=True, framed=True)
+        flexible = request.flexible_version_q(version) and request is not ApiVersionsRequest
+        self.waiting.append(_Waiting(correlation_id, _RESPONSE[request], version, flexible,
+                                     callback, time.monotonic() + self.timeout_s))
+        try:
+            self.sock.settimeout(self.timeout_s)
+            self.sock.sendall(data)
+        except OSError as exc:
+            self.fail(WireError(f"{self.where}: send failed ({exc})"))
+
+    def call(self, request: Any, fields: Mapping[str, Any], version: int | None = None) -> Any:
+        """Send and wait for the answer (setup requests)."""
+        answer: list[Any] = []
+
+        def done(response: Any, error: WireError | None) -> None:
+            answer.append(error if error is not None else response)
+
+        self.send(request, fields, self.version(request) if version is None else version, done)
+        deadline = time.monotonic() + self.timeout_s
+        while not answer:
+            if time.monotonic() >= deadline:
+                self.fail(WireError(f"{self.where}: no answer within {self.timeout_s:.0f} s"))
+                break
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(READ_CHUNK)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                self.fail(WireError(f"{self.where}: connection lost ({exc})"))
+                break
+            if not chunk:
+                self.fail(WireError(f"{self.where}: the broker closed the connection"))
+                break
+            self._take(memoryview(chunk))
+        result = answer[0]
+        if isinstance(result, WireError):
+            raise result
+        return result
+
+    def on_readable(self) -> None:
+        """Read what arrived and complete every whole answer."""
+        self.sock.settimeout(0.0)
+        try:
+            while not self.closed:
+                if self._body is not None:
+                    view = memoryview(self._body)[self._filled:]
+                    count = self.sock.recv_into(view)
+                    if count == 0:
+                        raise ConnectionError("the broker closed the connection")
+                    self._filled += count
+                    if self._filled == len(self._body):
+                        body, self._body = self._body, None
+                        self._complete(body)
+                else:
+                    chunk = self.sock.recv(4 - len(self._head))
+                    if not chunk:
+                        raise ConnectionError("the broker closed the connection")
+                    self._take(memoryview(chunk))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.fail(WireError(f"{self.where}: connection lost ({exc})"))
+
+    def _take(self, chunk: memoryview) -> None:
+        """Feed bytes read in one piece (header or body, maybe several frames)."""
+        position = 0
+        while position < len(chunk):
+            if self._body is None:
+                need = 4 - len(self._head)
+                self._head += chunk[position:position + need]
+                position += min(need, len(chunk) - position)
+                if len(self._head) == 4:
+                    (size,) = _SIZE.unpack(self._head)
+                    self._head.clear()
+                    self._body, self._filled = bytearray(size), 0
+            else:
+                body = self._body
+                take = min(len(body) - self._filled, len(chunk) - position)
+                body[self._filled:self._filled + take] = chunk[position:position + take]
+                self._filled += take
+                position += take
+            if self._body is not None and self._filled == len(self._body):
+                body, self._body = self._body, None
+                self._complete(body)
+
+    def _complete(self, body: bytearray) -> None:
+        if not self.waiting:
+            self.fail(WireError(f"{self.where}: an answer nobody asked for"))
+            return
+        waiting = self.waiting.popleft()
+        view = memoryview(body)
+        (correlation_id,) = _CORRELATION.unpack_from(view)
+        if correlation_id != waiting.correlation_id:
+            self.waiting.appendleft(waiting)
+            self.fail(WireError(f"{self.where}: answers out of order"))
+            return
+        position = 4
+        if waiting.flexible:
+            position = _skip_tagged_fields(view, position)
+        response = waiting.response.decode(view[position:], version=waiting.version)
+        waiting.callback(response, None)
+
+    def expire(self, now: float) -> None:
+        """Fail the connection when its oldest request is overdue."""
+        if self.waiting and self.waiting[0].deadline < now:
+            self.fail(WireError(
+                f"{self.where}: no answer within {self.timeout_s:.0f} s (request timed out)"
+            ))
+
+    def fail(self, error: WireError) -> None:
+        """Close and fail every request still waiting (they may or may not have been done)."""
+        if not self.closed:
+            self.closed = True
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        waiting, self.waiting = self.waiting, deque()
+        for entry in waiting:
+            entry.callback(None, error)
+
+    def close(self) -> None:
+        """Close without waiting for answers."""
+        self.fail(WireError(f"{self.where}: closed"))
+
+
+def _skip_tagged_fields(view: memoryview, position: int) -> int:
+    count, position = _read_uvarint(view, position)
+    for _ in range(count):
+        _, position = _read_uvarint(view, position)
+        size, position = _read_uvarint(view, position)
+        position += size
+    return position
+
+
+def _read_uvarint(view: memoryview, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = view[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+
+
+class RawCluster:
+    """Connections to the brokers of one cluster, registered with a shared selector."""
+
+    def __init__(self, bootstrap_servers: str, client_id: str, label: str,
+                 selector: selectors.BaseSelector, request_timeout_s: float = 30.0) -> None:
+        self.label, self.client_id = label, client_id
+        self.timeout_s = request_timeout_s
+        self._selector = selector
+        self._bootstrap = [_parse_address(a) for a in bootstrap_servers.split(",") if a.strip()]
+        self.brokers: dict[int, Broker] = {}
+        self._connections: dict[int, _Connection] = {}
+        self._any: _Connection | None = None
+
+    def connection(self, node_id: int) -> _Connection:
+        """The open connection to ``node_id`` (opened now if needed)."""
+        conn = self._connections.get(node_id)
+        if conn is not None and not conn.closed:
+            return conn
+        if conn is not None:
+            self._forget(conn)
+        broker = self.brokers.get(node_id)
+        if broker is None:
+            raise WireError(f"{self.label}: broker {node_id} is not in the metadata")
+        conn = _Connection(broker, self.client_id, self.label, self.timeout_s)
+        self._connections[node_id] = conn
+        self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+        return conn
+
+    def _forget(self, conn: _Connection) -> None:
+        try:
+            self._selector.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        if self._connections.get(conn.broker.node_id) is conn:
+            del self._connections[conn.broker.node_id]
+        if self._any is conn:
+            self._any = None
+
+    def _some_connection(self) -> _Connection:
+        """A connection for setup requests, apart from the pipelined ones (never selected)."""
+        if self._any is not None and not self._any.closed:
+            return self._any
+        errors = []
+        known = [(b.host, b.port) for b in self.brokers.values()]
+        for host, port in [*self._bootstrap, *known]:
+            try:
+                conn = _Connection(Broker(-1, host, port), self.client_id, self.label,
+                                   self.timeout_s)
+            except WireError as exc:
+                errors.append(str(exc))
+                continue
+            self._any = conn
+            return conn
+        raise WireError("; ".join(errors) or f"{self.label}: no bootstrap server")
+
+    def metadata(self, topics: Iterable[str]) -> Metadata:
+        """Brokers and partition leaders of ``topics`` (retried once on a lost connection)."""
+        names = sorted(set(topics))
+        for attempt in (1, 2):
+            conn = self._some_connection()
+            try:
+                response = conn.call(MetadataRequest, {
+                    "topics": [MetadataRequest.MetadataRequestTopic(name=n) for n in names],
+                    "allow_auto_topic_creation": False,
+                })
+                break
+            except WireError:
+                conn.close()
+                self._any = None
+                if attempt == 2:
+                    raise
+        brokers = {b.node_id: Broker(b.node_id, b.host, b.port) for b in response.brokers}
+        self.brokers = brokers
+        leaders: dict[Key, int] = {}
+        errors: dict[str, KafkaCode] = {}
+        for topic in response.topics:
+            if topic.error_code:
+                errors[topic.name] = KafkaCode.of(topic.error_code)
+                continue
+            for part in topic.partitions:
+                leaders[(topic.name, part.partition_index)] = (
+                    part.leader_id if not part.error_code else -1
+                )
+        return Metadata(brokers, leaders, errors)
+
+    def fetch(self, node_id: int, positions: Mapping[Key, int], *, max_wait_ms: int,
+              max_bytes: int, partition_max_bytes: int, isolation_level: int,
+              callback: Callable[[list[FetchedPartition], WireError | None], None]) -> None:
+        """One Fetch to ``node_id`` for these partitions at these offsets."""
+        conn = self.connection(node_id)
+        by_topic: dict[str, list[Any]] = {}
+        for (topic, partition), offset in positions.items():
+            by_topic.setdefault(topic, []).append(FetchRequest.FetchTopic.FetchPartition(
+                partition=partition, fetch_offset=offset, partition_max_bytes=partition_max_bytes,
+            ))
+        fields = {
+            "replica_id": -1, "max_wait_ms": max_wait_ms, "min_bytes": 1, "max_bytes": max_bytes,
+            "isolation_level": isolation_level,
+            "topics": [FetchRequest.FetchTopic(topic=t, partitions=p) for t, p in by_topic.items()],
+        }
+        wanted = dict(positions)
+
+        def done(response: Any, error: WireError | None) -> None:
+            if error is not None:
+                callback([], error)
+                return
+            if response.error_code:
+                callback([], WireError(
+                    f"{self.label}: fetch failed: {KafkaCode.of(response.error_code).name}"))
+                return
+            out = []
+            for topic in response.responses:
+                for part in topic.partitions:
+                    key = (topic.topic, part.partition_index)
+                    out.append(FetchedPartition(
+                        topic.topic, part.partition_index, wanted.get(key, -1),
+                        KafkaCode.of(part.error_code) if part.error_code else None,
+                        part.records or b"",
+                        [AbortedTransaction(a.producer_id, a.first_offset)
+                         for a in (part.aborted_transactions or [])],
+                        part.high_watermark, part.log_start_offset,
+                    ))
+            callback(out, None)
+
+        conn.send(FetchRequest, fields, conn.version(FetchRequest), done)
+
+    def produce(self, node_id: int, batches: Mapping[Key, bytes], timeout_ms: int,
+                callback: Callable[[list[ProduceResult], WireError | None], None]) -> None:
+        """One Produce (acks=all) of one batch per partition to ``node_id``."""
+        conn = self.connection(node_id)
+        by_topic: dict[str, list[Any]] = {}
+        for (topic, partition), data in batches.items():
+            by_topic.setdefault(topic, []).append(
+                ProduceRequest.TopicProduceData.PartitionProduceData(index=partition, records=data)
+            )
+        fields = {
+            "transactional_id": None, "acks": -1, "timeout_ms": timeout_ms,
+            "topic_data": [ProduceRequest.TopicProduceData(name=t, partition_data=p)
+                           for t, p in by_topic.items()],
+        }
+
+        def done(response: Any, error: WireError | None) -> None:
+            if error is not None:
+                callback([], error)
+                return
+            out = []
+            for topic in response.responses:
+                for part in topic.partition_responses:
+                    out.append(ProduceResult(
+                        topic.name, part.index, part.base_offset,
+                        KafkaCode.of(part.error_code) if part.error_code else None,
+                        part.error_message,
+                    ))
+            callback(out, None)
+
+        conn.send(ProduceRequest, fields, conn.version(ProduceRequest), done)
+
+    def init_producer_id(self) -> tuple[int, int]:
+        """A new idempotent producer id and epoch (duplicate detection on the target).
+
+        A broker that has not yet been given a block of ids answers with a retriable code
+        (COORDINATOR_LOAD_IN_PROGRESS on a fresh cluster): asked again until the timeout."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            conn = self._some_connection()
+            response = conn.call(InitProducerIdRequest, {
+                "transactional_id": None, "transaction_timeout_ms": 2**31 - 1,
+            })
+            if not response.error_code:
+                return int(response.producer_id), int(response.producer_epoch)
+            code = KafkaCode.of(response.error_code)
+            if not code.retriable or time.monotonic() >= deadline:
+                raise MirrorError(f"{self.label}: cannot get a producer id for --shallow: "
+                                  f"{code.name}")
+            time.sleep(0.2)
+
+    def in_flight(self, node_id: int | None = None) -> int:
+        """Requests sent and not answered (to one broker, or all)."""
+        if node_id is not None:
+            conn = self._connections.get(node_id)
+            return len(conn.waiting) if conn is not None else 0
+        return sum(len(c.waiting) for c in self._connections.values())
+
+    def expire(self) -> None:
+        """Fail connections whose oldest request is overdue; drop closed ones."""
+        now = time.monotonic()
+        for conn in list(self._connections.values()):
+            conn.expire(now)
+            if conn.closed:
+                self._forget(conn)
+
+    def close(self) -> None:
+        """Close every connection."""
+        for conn in list(self._connections.values()):
+            self._forget(conn)
+            conn.close()
+        if self._any is not None:
+            self._any.close()
+            self._any = None
+
+
+def _parse_address(address: str) -> tuple[str, int]:
+    address = address.strip()
+    for prefix in ("PLAINTEXT://", "plaintext://"):
+        address = address.removeprefix(prefix)
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "localhost", int(port or 9092)
+
+
+class RawIO:
+    """One selector for the connections of both clusters."""
+
+    def __init__(self) -> None:
+        self.selector = selectors.DefaultSelector()
+
+    def cluster(self, bootstrap_servers: str, client_id: str, label: str,
+                request_timeout_s: float = 30.0) -> RawCluster:
+        """Connections to one cluster, served by this selector."""
+        return RawCluster(bootstrap_servers, client_id, label, self.selector, request_timeout_s)
+
+    def poll(self, timeout_s: float) -> int:
+        """Serve answers that arrived (waiting up to ``timeout_s`` for the first)."""
+        if not self.selector.get_map():
+            time.sleep(timeout_s)
+            return 0
+        events = self.selector.select(timeout_s)
+        for key, _mask in events:
+            key.data.on_readable()
+        return len(events)
+
+    def close(self) -> None:
+        """Release the selector."""
+        self.selector.close()
