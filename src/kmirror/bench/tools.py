@@ -187,6 +187,7 @@ class ClassicMirrorMaker:
 TOOLS: dict[str, Tool] = {
     "kmirror-1": Kmirror(1),
     "kmirror-2": Kmirror(2),
+    "kmirror-shallow-1": Kmirror(1, name="kmirror-shallow", extra_args=("--shallow",)),
     "mm2-1": MirrorMaker2(1),
     "mm2-2": MirrorMaker2(2),
     "mm2-untuned-1": MirrorMaker2(1, name="mm2-untuned", tuned=False),

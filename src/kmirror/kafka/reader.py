@@ -45,6 +45,7 @@ class SourceReader:
         )
         self._subscription: list[str] = []
         self._closed = False
+        self.pause_on_assign = False
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -81,7 +82,15 @@ class SourceReader:
             self._consumer.unsubscribe()
         return True
 
-    def _assigned(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+    def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        if self.pause_on_assign and partitions:
+            # Assign here (not after the callback, as by default) so that the partitions can
+            # be paused before the first fetch: this member never fetches records.
+            try:
+                consumer.incremental_assign(partitions)
+            except KafkaException:
+                consumer.assign(partitions)  # an eager (classic) assignor
+            consumer.pause(partitions)
         self._on_assign([(tp.topic, tp.partition) for tp in partitions])
 
     def _revoked(self, _consumer: Any, partitions: list[TopicPartition]) -> None:

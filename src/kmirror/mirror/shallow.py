@@ -68,6 +68,7 @@ RETRY_BACKOFF_S = 0.2
 PRODUCE_TIMEOUT_MS = 30_000
 SEQUENCE_WRAP = 2**31
 NO_LIMIT = 2**31 - 1
+CONSUMER_SERVE_INTERVAL_S = 0.05  # the paused consumer only keeps the membership alive
 OFFSET_MAP_PER_PARTITION = 1000
 _TOO_LARGE = {"MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"}
 _NEW_PRODUCER_ID = {"UNKNOWN_PRODUCER_ID", "OUT_OF_ORDER_SEQUENCE_NUMBER",
@@ -173,6 +174,7 @@ class ShallowStream(MirrorStream):
         should_stop: Callable[[], bool],
     ) -> None:
         super().__init__(settings, source, stream_index, report, should_stop)
+        self.reader.pause_on_assign = True
         client = source.client
         client_id = f"kmirror-{source.alias}-{stream_index}-shallow"
         self.io = RawIO()
@@ -204,8 +206,7 @@ class ShallowStream(MirrorStream):
     # --- group callbacks ----------------------------------------------------------------------
 
     def _assigned(self, keys: list[Key]) -> None:
-        super()._assigned(keys)
-        self.reader.pause(keys)  # the consumer keeps the membership; it never fetches
+        super()._assigned(keys)  # the reader paused them: the consumer never fetches
         self._warn_on_recompression({topic for topic, _ in keys})
         committed = self.tracker.committed
         missing = [k for k in keys if k not in committed]
@@ -248,7 +249,7 @@ class ShallowStream(MirrorStream):
 
     def run(self) -> int:
         """Mirror batches until told to stop; 0 after a clean drain, 1 after a failure."""
-        next_refresh = next_commit = next_report = 0.0
+        next_refresh = next_commit = next_report = next_serve = 0.0
         try:
             self._producer = self.dst.init_producer_id()
             while not self._should_stop() and self._error is None:
@@ -256,7 +257,9 @@ class ShallowStream(MirrorStream):
                 if now >= next_refresh:
                     self._refresh_subscription()
                     next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
-                self._serve_consumer()
+                if now >= next_serve:
+                    self._serve_consumer()
+                    next_serve = now + CONSUMER_SERVE_INTERVAL_S
                 self._refresh_metadata()
                 self._fetch()
                 sent = self._send_batches()
@@ -280,9 +283,14 @@ class ShallowStream(MirrorStream):
         """Keep the group membership alive and run rebalance callbacks; nothing is fetched
         (every partition is paused as it is assigned; anything returned anyway is dropped:
         its offsets are fetched again on the batch path)."""
+        fetched = set()
         for msg in self.reader.poll_batch(BATCH_RECORDS, 0):
             if msg.error() is not None:
                 self._consume_error(msg)
+            else:
+                fetched.add((msg.topic(), msg.partition()))
+        if fetched:
+            self.reader.pause(fetched)
 
     def _refresh_metadata(self) -> None:
         if not (self._src_stale or self._dst_stale) or time.monotonic() < self._next_metadata:
