@@ -324,9 +324,11 @@ def test_sigkill_at_random_moments(fault_clusters: FaultClusters,
 
 
 @_timeout(300, 900)
+@pytest.mark.parametrize("path", ["records", "shallow"])
 def test_sigterm_drains_and_commits(fault_clusters: FaultClusters,
-                                    new_case: Callable[..., Case]) -> None:
-    case = new_case("sigterm", fault_clusters.source, fault_clusters.target)
+                                    new_case: Callable[..., Case], path: str) -> None:
+    case = new_case(_name("sigterm", path), fault_clusters.source, fault_clusters.target)
+    _choose_path(case, path)
     mirror = case.start_mirror()
     case.wait_mirroring(mirror, 0)
     stops = []
@@ -375,12 +377,25 @@ def _restart_broker(case: Case, clusters: FaultClusters, name: str,
     return took, waited
 
 
+def _name(case: str, path: str) -> str:
+    return case if path == "records" else f"{case}-{path}"
+
+
+def _choose_path(case: Case, path: str) -> None:
+    """``shallow``: every mirror of the case forwards batches whole (kmirror run --shallow)."""
+    if path == "shallow":
+        case.args.append("--shallow")
+
+
 @_timeout(360, 1200)
+@pytest.mark.parametrize("path", ["records", "shallow"])
 @pytest.mark.parametrize("broker", ["source", "target"])
 def test_broker_restart(fault_clusters: FaultClusters, new_case: Callable[..., Case],
-                        broker: str) -> None:
+                        broker: str, path: str) -> None:
     name = SOURCE if broker == "source" else TARGET
-    case = new_case(f"{broker}-restart", fault_clusters.source, fault_clusters.target)
+    case = new_case(_name(f"{broker}-restart", path), fault_clusters.source,
+                    fault_clusters.target)
+    _choose_path(case, path)
     mirror = case.start_mirror()
     case.wait_mirroring(mirror, 0)
     outages, time_wait = [], []

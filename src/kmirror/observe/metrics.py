@@ -34,7 +34,8 @@ class MirrorMetrics:
             "by it, per source cluster and topic", ["source", "topic"], registry=r)
         self.bytes = Counter(
             "kmirror_mirrored_bytes_total", "Record value bytes mirrored, per source cluster "
-            "and topic", ["source", "topic"], registry=r)
+            "and topic (--shallow: a batch forwarded whole counts its bytes as sent)",
+            ["source", "topic"], registry=r)
         self.lag_records = Gauge(
             "kmirror_lag_records", "Records in the source not yet mirrored, per partition",
             ["source", "topic", "partition"], registry=r)

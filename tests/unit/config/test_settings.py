@@ -397,3 +397,42 @@ def test_read_properties_syntax(tmp_path: Path, text: str, expected: dict[str, s
     problems: list[str] = []
     assert read_properties(str(path), problems) == expected
     assert problems == []
+
+
+# --------------------------------------------------------------------------- --shallow
+
+
+def test_shallow_flag_and_the_classic_key_mean_the_same(tmp_path: Path) -> None:
+    # Given --shallow, or the classic key in a consumer file
+    by_flag = load(tmp_path, shallow=True)
+    by_key = load(tmp_path, source=SOURCE_OK + "shallow.iterator.enable=true\n")
+    # Then both ask for shallow iteration, and the key never reaches librdkafka
+    assert by_flag.shallow and by_key.shallow
+    assert "shallow.iterator.enable" not in by_key.sources[0].client
+    assert not load(tmp_path, source=SOURCE_OK + "shallow.iterator.enable=false\n").shallow
+    assert not load(tmp_path).shallow
+
+
+def test_shallow_key_with_a_bad_value_is_a_problem(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, source=SOURCE_OK + "shallow.iterator.enable=yes\n")
+    assert any("shallow.iterator.enable=yes: write true or false" in p for p in problems)
+
+
+def test_shallow_key_in_the_producer_file_is_a_warning(tmp_path: Path) -> None:
+    settings = load(tmp_path, target=TARGET_OK + "shallow.iterator.enable=true\n")
+    assert not settings.shallow
+    assert "shallow.iterator.enable" not in settings.target
+    assert any("move it to the --consumer.config" in w for w in settings.warnings)
+
+
+def test_shallow_refuses_a_message_handler(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, shallow=True, message_handler="mod:Cls")
+    assert any("--message.handler" in p and "--shallow" in p for p in problems)
+
+
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_shallow_refuses_secured_connections_naming_the_file(tmp_path: Path, side: str) -> None:
+    secured = "security.protocol=SSL\n"
+    kwargs: dict[str, Any] = {side: (SOURCE_OK if side == "source" else TARGET_OK) + secured}
+    problems = problems_of(tmp_path, shallow=True, **kwargs)
+    assert any(f"{side}.properties: security.protocol=SSL" in p for p in problems), problems
