@@ -68,6 +68,8 @@ RETRY_BACKOFF_S = 0.2
 PRODUCE_TIMEOUT_MS = 30_000
 SEQUENCE_WRAP = 2**31
 NO_LIMIT = 2**31 - 1
+WARN_INTERVAL_S = 10.0
+FETCH_RETRY_BACKOFF_S = 1.0
 CONSUMER_SERVE_INTERVAL_S = 0.05  # the paused consumer only keeps the membership alive
 OFFSET_MAP_PER_PARTITION = 1000
 _TOO_LARGE = {"MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"}
@@ -111,6 +113,8 @@ class _Partition:
     queued_bytes: int = 0
     fetch_max_bytes: int = 0
     retry_at: float = 0.0
+    node: int = -1  # the target broker its batches in flight went to
+    retries: int = 0  # sent again since the last acknowledgement (backoff grows)
 
 
 class _RecordPathSink:
@@ -202,6 +206,8 @@ class ShallowStream(MirrorStream):
         self._checked_compression: set[str] = set()
         self._target_admin = Admin(settings.target_admin_settings, "target")
         self._closing = False
+        self._warned: dict[str, float] = {}
+        self._fetch_retry_at: dict[int, float] = {}
 
     # --- group callbacks ----------------------------------------------------------------------
 
@@ -308,7 +314,7 @@ class ShallowStream(MirrorStream):
                 self._dst_leaders = self.dst.metadata(topics).leaders
                 self._dst_stale = any(self._dst_leaders.get(k, -1) < 0 for k in self.parts)
         except WireError as exc:
-            _log.warning("%s; retrying", exc)
+            self._warn("metadata", f"{exc}; retrying")
 
     # --- fetching -----------------------------------------------------------------------------
 
@@ -318,7 +324,8 @@ class ShallowStream(MirrorStream):
             if key in self.stopped or part.queued_bytes >= QUEUED_BYTES_PER_PARTITION:
                 continue
             node = self._src_leaders.get(key, -1)
-            if node >= 0 and node not in self._fetching:
+            if node >= 0 and node not in self._fetching and (
+                    self._fetch_retry_at.get(node, 0.0) <= time.monotonic()):
                 by_node.setdefault(node, {})[key] = part.position
         for node, positions in by_node.items():
             limit = max(self.parts[k].fetch_max_bytes for k in positions)
@@ -330,7 +337,8 @@ class ShallowStream(MirrorStream):
                 )
                 self._fetching.add(node)
             except WireError as exc:
-                _log.warning("%s; retrying", exc)
+                self._warn("fetch", f"{exc}; retrying")
+                self._fetch_retry_at[node] = time.monotonic() + FETCH_RETRY_BACKOFF_S
                 self._src_stale = True
 
     def _fetched(self, node: int, result: list[FetchedPartition],
@@ -339,7 +347,8 @@ class ShallowStream(MirrorStream):
         if error is not None and self._closing:
             return
         if error is not None:
-            _log.warning("%s; fetching again", error)
+            self._warn("fetch", f"{error}; fetching again")
+            self._fetch_retry_at[node] = time.monotonic() + FETCH_RETRY_BACKOFF_S
             self._src_stale = True
             return
         for fetched in result:
@@ -416,6 +425,8 @@ class ShallowStream(MirrorStream):
             if node < 0:
                 self._dst_stale = True
                 continue
+            if part.in_flight and node != part.node:
+                continue  # the leader moved: the batches in flight are answered first
             if self.dst.in_flight(node) >= MAX_REQUESTS_PER_BROKER:
                 continue
             requests.setdefault(node, {})[key] = item
@@ -479,6 +490,7 @@ class ShallowStream(MirrorStream):
             item.sequence, item.request = part.next_sequence, request
             part.next_sequence = (item.sequence + batch.last_offset_delta + 1) % SEQUENCE_WRAP
             part.in_flight.append(item)
+            part.node = node
             track = self.tracker.track(*key)
             track.sent(batch.base_offset)
             data[key] = rewrite_for_produce(batch, producer_id, epoch, item.sequence)
@@ -492,7 +504,7 @@ class ShallowStream(MirrorStream):
     def _produced(self, request: int, items: dict[Key, _Item], results: list[ProduceResult],
                   error: WireError | None) -> None:
         if error is not None:
-            _log.warning("%s; sending again", error)
+            self._warn("produce", f"{error}; sending again")
             self._dst_stale = True
             for key in items:
                 self._again(key, request)
@@ -511,8 +523,8 @@ class ShallowStream(MirrorStream):
                 item.reason = FallbackReason.TOO_LARGE
                 self._again(key, request)
             elif code.name in _NEW_PRODUCER_ID:
-                _log.warning("target, topic %s partition %d: %s; continuing with a new "
-                             "producer id", key[0], key[1], code.name)
+                self._warn("producer-id", f"target, topic {key[0]} partition {key[1]}: "
+                           f"{code.name}; continuing with a new producer id")
                 self._new_producer_id = True
                 self._again(key, request)
             elif code.retriable or code.name in _SOURCE_METADATA:
@@ -525,6 +537,7 @@ class ShallowStream(MirrorStream):
         batch = item.batch
         assert batch is not None
         part.in_flight.popleft()
+        part.retries = 0
         part.queued_bytes -= batch.size_bytes
         track = self.tracker.track(*part.key)
         track.acked(batch.base_offset)
@@ -550,7 +563,8 @@ class ShallowStream(MirrorStream):
             track.acked(item.batch.base_offset)  # taken off the track; sent() again later
             track.highest = min(track.highest, item.batch.base_offset - 1)
         part.queue.extendleft(reversed(again))
-        part.retry_at = time.monotonic() + RETRY_BACKOFF_S
+        part.retry_at = time.monotonic() + min(RETRY_BACKOFF_S * 2 ** part.retries, 1.0)
+        part.retries += 1
         self.stats.retries += 1
 
     def _renew_producer_id(self) -> None:
@@ -582,6 +596,13 @@ class ShallowStream(MirrorStream):
             counts = self.stats.by_topic[topic] = [0, 0]
         counts[0] += records
         counts[1] += size
+
+    def _warn(self, kind: str, message: str) -> None:
+        """A warning at most every WARN_INTERVAL_S per kind (an outage repeats them fast)."""
+        now = time.monotonic()
+        if now >= self._warned.get(kind, 0.0):
+            self._warned[kind] = now + WARN_INTERVAL_S
+            _log.warning("%s", message)
 
     def _expire(self) -> None:
         self.src.expire()
