@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.conftest import kmirror_cmd
+from tests.kafka_io import Clusters
 
 
 def write_config(folder: Path, name: str, **settings: str) -> Path:
@@ -63,3 +65,24 @@ class MirrorProcess:
         code = self.process.wait(timeout_s)
         self._file.close()
         return code
+
+
+def run_verify(clusters: Clusters, *args: str) -> tuple[int, dict[str, object]]:
+    """`kmirror verify --json` between the two clusters: exit code and report."""
+    out = subprocess.run(
+        kmirror_cmd("verify", "--source.bootstrap.servers", clusters.source,
+                    "--target.bootstrap.servers", clusters.target, "--json", *args),
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert out.returncode in (0, 1), out.stderr
+    return out.returncode, json.loads(out.stdout)
+
+
+def is_resend(got: Sequence[object], want: Sequence[object]) -> bool:
+    """got = want[:a] + want[b:] with b <= a: a stretch re-sent after a crash, every record
+    present and in order (contents must be unique)."""
+    a = next((i for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w),
+             min(len(got), len(want)))
+    rest = got[a:]
+    b = len(want) - len(rest)
+    return 0 <= b <= a and list(rest) == list(want[b:])

@@ -20,7 +20,7 @@ from tests.kafka_io import (
     read_all,
     topic_partitions,
 )
-from tests.mirror_run import MirrorProcess, run_mirror, write_config
+from tests.mirror_run import MirrorProcess, is_resend, run_mirror, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -194,19 +194,7 @@ def test_kill_9_and_restart_loses_nothing(
         want = [r.content() for r in src if r.partition == partition]
         got = [r.content() for r in dst if r.partition == partition]
         # got = first run's prefix + the restart's copy from the committed offset
-        assert got[-len(want):] == want or _is_resend(got, want), partition
-
-
-def _is_resend(got: list[object], want: list[object]) -> bool:
-    """got = want[:a] + want[b:] with b <= a (a re-sent stretch), every record present."""
-    for a in range(len(want) + 1):
-        if got[:a] != want[:a]:
-            return False
-        rest = got[a:]
-        b = len(want) - len(rest)
-        if 0 <= b <= a and rest == want[b:]:
-            return True
-    return False
+        assert got[-len(want):] == want or is_resend(got, want), partition
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])

@@ -8,18 +8,15 @@ broker stored batch by batch (codec, record count, control and transactional fla
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from tests.conftest import kmirror_cmd
 from tests.dump_log import Batch, dump_partition, dump_topic
 from tests.kafka_io import (
     Clusters,
@@ -31,7 +28,7 @@ from tests.kafka_io import (
     read_all,
     topic_partitions,
 )
-from tests.mirror_run import MirrorProcess, run_mirror, write_config
+from tests.mirror_run import MirrorProcess, is_resend, run_mirror, run_verify, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -90,18 +87,9 @@ def _summary(stderr: str) -> tuple[int, int, str]:
     return whole, slow, " | ".join(m["why"].strip() for m in lines)
 
 
-def _verify(clusters: Clusters, *args: str) -> tuple[int, dict[str, object]]:
-    out = subprocess.run(
-        kmirror_cmd("verify", "--source.bootstrap.servers", clusters.source,
-                    "--target.bootstrap.servers", clusters.target, "--json", *args),
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert out.returncode in (0, 1), out.stderr
-    return out.returncode, json.loads(out.stdout)
-
 
 def _assert_verified(clusters: Clusters, topic: str, matched: int, *args: str) -> None:
-    code, report = _verify(clusters, "--include", topic, "--strict", *args)
+    code, report = run_verify(clusters, "--include", topic, "--strict", *args)
     assert report["totals"] == {"matched": matched, "missing": 0, "mismatched": 0,
                                 "duplicates": 0, "reordered": 0, "extra": 0}, report
     assert code == 0
@@ -281,14 +269,6 @@ def test_start_in_the_middle_of_a_batch(
     assert committed(clusters.source, group, topic_name, [0]) == {0: 1000}
 
 
-def _is_resend(got: Sequence[object], want: Sequence[object]) -> bool:
-    """got = want[:a] + want[b:] with b <= a (a re-sent stretch); contents are unique."""
-    a = next((i for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w),
-             min(len(got), len(want)))
-    rest = got[a:]
-    b = len(want) - len(rest)
-    return 0 <= b <= a and rest == want[b:]
-
 
 def _target_total(clusters: Clusters, topic: str) -> int:
     """Records on the target so far (0 while the topic is missing or still without leaders)."""
@@ -341,8 +321,8 @@ def test_kill_9_and_restart_loses_nothing(
     for partition in range(4):
         want = [r.content() for r in src if r.partition == partition]
         got = [r.content() for r in dst if r.partition == partition]
-        assert _is_resend(got, want), partition
-    code, report = _verify(clusters, "--include", topic_name)
+        assert is_resend(got, want), partition
+    code, report = run_verify(clusters, "--include", topic_name)
     assert code == 0, report
     assert committed(clusters.source, group, topic_name, range(4)) == end_offsets(
         clusters.source, topic_name)

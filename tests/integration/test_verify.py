@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import kmirror_cmd
 from tests.kafka_io import Clusters, Record, create_topic, produce
-from tests.mirror_run import run_mirror, write_config
+from tests.mirror_run import run_mirror, run_verify, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -23,15 +20,6 @@ def _records(n: int, partitions: int) -> list[Record]:
             for i in range(n)]
 
 
-def _verify(clusters: Clusters, *args: str) -> tuple[int, dict[str, object]]:
-    out = subprocess.run(
-        kmirror_cmd("verify", "--source.bootstrap.servers", clusters.source,
-                    "--target.bootstrap.servers", clusters.target, "--json", *args),
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert out.returncode in (0, 1), out.stderr
-    return out.returncode, json.loads(out.stdout)
-
 
 def test_a_faithful_mirror_passes(clusters: Clusters, workdir: Path, topic_name: str) -> None:
     create_topic(clusters.source, topic_name, 3)
@@ -42,7 +30,7 @@ def test_a_faithful_mirror_passes(clusters: Clusters, workdir: Path, topic_name:
     out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
                       "--include", topic_name, "--until-caught-up", "--metrics.port", "0"])
     assert out.returncode == 0, out.stderr
-    code, report = _verify(clusters, "--include", topic_name, "--strict")
+    code, report = run_verify(clusters, "--include", topic_name, "--strict")
     assert code == 0
     assert report["totals"] == {"matched": 3000, "missing": 0, "mismatched": 0,
                                 "duplicates": 0, "reordered": 0, "extra": 0}
@@ -64,7 +52,7 @@ def test_each_kind_of_damage_is_reported_exactly(clusters: Clusters, topic_name:
     create_topic(clusters.target, topic_name, 1)
     produce(clusters.target, topic_name, damaged)
     # When verified
-    code, report = _verify(clusters, "--include", topic_name)
+    code, report = run_verify(clusters, "--include", topic_name)
     # Then every kind is counted exactly, and the exit code says so
     assert code == 1
     assert report["totals"] == {"matched": 997, "missing": 1, "mismatched": 1,
@@ -77,7 +65,7 @@ def test_duplicates_alone_pass_unless_strict(clusters: Clusters, topic_name: str
     produce(clusters.source, topic_name, records)
     create_topic(clusters.target, topic_name, 1)
     produce(clusters.target, topic_name, records[:300] + records[250:])  # a resent stretch
-    code, report = _verify(clusters, "--include", topic_name)
+    code, report = run_verify(clusters, "--include", topic_name)
     assert code == 0 and report["totals"]["duplicates"] == 50
-    strict, _ = _verify(clusters, "--include", topic_name, "--strict")
+    strict, _ = run_verify(clusters, "--include", topic_name, "--strict")
     assert strict == 1
