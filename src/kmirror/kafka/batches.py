@@ -302,13 +302,19 @@ def control_type(batch: RecordBatch) -> int:
 
 def _read_varint(data: memoryview, position: int) -> tuple[int, int]:
     """A zigzag varint (Kafka's varint/varlong) at ``position``: (value, next position)."""
+    raw, position = read_uvarint(data, position)
+    return (raw >> 1) ^ -(raw & 1), position
+
+
+def read_uvarint(data: memoryview, position: int) -> tuple[int, int]:
+    """An unsigned varint (as in the protocol's tagged fields): (value, next position)."""
     raw = shift = 0
     while True:
         byte = data[position]
         position += 1
         raw |= (byte & 0x7F) << shift
         if not byte & 0x80:
-            return (raw >> 1) ^ -(raw & 1), position
+            return raw, position
         shift += 7
         if shift > 63:
             raise BatchFormatError("varint longer than 10 bytes")

@@ -37,7 +37,7 @@ from kafka.protocol.producer.transaction import InitProducerIdRequest, InitProdu
 from kafka.record.default_records import DefaultRecordBatch
 
 from kmirror.errors import MirrorError
-from kmirror.kafka.batches import AbortedTransaction, RecordBatch
+from kmirror.kafka.batches import AbortedTransaction, RecordBatch, read_uvarint
 
 _log = logging.getLogger("kmirror.raw_io")
 
@@ -335,23 +335,12 @@ class _Connection:
 
 
 def _skip_tagged_fields(view: memoryview, position: int) -> int:
-    count, position = _read_uvarint(view, position)
+    count, position = read_uvarint(view, position)
     for _ in range(count):
-        _, position = _read_uvarint(view, position)
-        size, position = _read_uvarint(view, position)
+        _, position = read_uvarint(view, position)
+        size, position = read_uvarint(view, position)
         position += size
     return position
-
-
-def _read_uvarint(view: memoryview, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = view[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, position
-        shift += 7
 
 
 class RawCluster:
