@@ -115,6 +115,7 @@ class _Partition:
     retry_at: float = 0.0
     node: int = -1  # the target broker its batches in flight went to
     retries: int = 0  # sent again since the last acknowledgement (backoff grows)
+    skipped_to: int = -1  # last offset of the latest skipped batch (marker, aborted data)
 
 
 class _RecordPathSink:
@@ -444,6 +445,7 @@ class ShallowStream(MirrorStream):
             if item.batch is None:
                 part.queue.popleft()
                 _advance(track, item.last_offset)
+                part.skipped_to = max(part.skipped_to, item.last_offset)
                 moved = True
                 continue
             if item.reason is None or part.in_flight:
@@ -542,6 +544,11 @@ class ShallowStream(MirrorStream):
         track = self.tracker.track(*part.key)
         track.acked(batch.base_offset)
         _advance(track, batch.last_offset)
+        if part.skipped_to > track.highest and not part.in_flight and (
+                not part.queue or part.queue[0].last_offset > part.skipped_to):
+            # Batches sent again after a failure lowered the track below a skipped batch
+            # that came after them (see _again): every batch before it is acknowledged now.
+            _advance(track, part.skipped_to)
         if target_base >= 0:  # a duplicate's answer may not carry it
             self.offset_map.record(part.key, batch.base_offset, target_base, batch.records_count)
         self.batches[WHOLE] += 1
@@ -561,6 +568,7 @@ class ShallowStream(MirrorStream):
         for item in again:
             assert item.batch is not None
             track.acked(item.batch.base_offset)  # taken off the track; sent() again later
+            # (this also undoes a skipped batch's advance; _acknowledged restores it)
             track.highest = min(track.highest, item.batch.base_offset - 1)
         part.queue.extendleft(reversed(again))
         part.retry_at = time.monotonic() + min(RETRY_BACKOFF_S * 2 ** part.retries, 1.0)
