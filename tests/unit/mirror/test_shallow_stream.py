@@ -1,0 +1,215 @@
+"""The shallow stream's batch bookkeeping, with a fake target and a fake writer (no broker).
+
+What is checked here is what a real broker rarely shows on demand: batches sent again after a
+failure keep their sequence numbers and order, commits never pass an unacknowledged batch,
+a batch the target finds too large goes through the record path, and a refused batch stops
+its partition. The real wire and brokers are covered by tests/integration/test_shallow.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.unit.kafka.test_batches import ControlType, control, data
+
+from kmirror.kafka.batches import iter_batches
+from kmirror.kafka.raw_io import FetchedPartition, KafkaCode, ProduceResult, WireError
+from kmirror.kafka.writer import AckSink, SendFailure
+from kmirror.mirror.shallow import OffsetMap, ShallowStream, _Partition
+from kmirror.mirror.stream import StreamReport
+from kmirror.mirror.tracker import OffsetTracker
+
+KEY = ("t", 0)
+NODE = 1
+PRODUCER = (4242, 0)
+
+
+@dataclass
+class FakeTarget:
+    """Stands in for RawCluster: keeps each Produce and answers when the test says."""
+
+    sent: list[tuple[dict[tuple[str, int], bytes], Callable[..., None]]] = field(
+        default_factory=list)
+
+    def produce(self, node: int, batches: dict[tuple[str, int], bytes], timeout_ms: int,
+                callback: Callable[..., None]) -> None:
+        self.sent.append((dict(batches), callback))
+
+    def in_flight(self, node_id: int | None = None) -> int:
+        return len(self.sent)
+
+    def answer(self, error: str | None = None, base_offset: int = 0) -> bytes:
+        """Answer the oldest request for KEY; returns the batch it carried."""
+        batches, callback = self.sent.pop(0)
+        code = None if error is None else KafkaCode(0, error, error in _RETRIABLE, error)
+        callback([ProduceResult(KEY[0], KEY[1], base_offset, code, None)], None)
+        return batches[KEY]
+
+    def lose_connection(self) -> None:
+        """Every request still waiting fails, as when the connection breaks."""
+        waiting, self.sent = self.sent, []
+        for _, callback in waiting:
+            callback([], WireError("target: connection lost"))
+
+
+_RETRIABLE = {"NOT_LEADER_OR_FOLLOWER", "REQUEST_TIMED_OUT"}
+
+
+@dataclass
+class FakeWriter:
+    """Stands in for TargetWriter on the record path."""
+
+    records: list[tuple[int, bytes | None]] = field(default_factory=list)
+    sinks: list[tuple[AckSink, int]] = field(default_factory=list)
+    failures: list[SendFailure] = field(default_factory=list)
+    per_record_acks: bool = True
+
+    def send(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
+             headers: Any, timestamp_ms: int, sink: AckSink, source_offset: int) -> None:
+        self.records.append((source_offset, value))
+        self.sinks.append((sink, source_offset))
+
+    def ack_all(self) -> None:
+        for sink, offset in self.sinks:
+            sink.acked(offset)
+        self.sinks.clear()
+
+    def add_latency_sample(self, latency_s: float) -> None:
+        pass
+
+
+def _stream(position: int = 100) -> tuple[ShallowStream, FakeTarget, FakeWriter]:
+    stream = ShallowStream.__new__(ShallowStream)  # no clients: the parts under test only
+    target, writer = FakeTarget(), FakeWriter()
+    stream.__dict__.update(
+        tracker=OffsetTracker(), stopped={}, stats=StreamReport("src", 0), writer=writer,
+        dst=target, parts={KEY: _Partition(KEY, position)}, _dst_leaders={KEY: NODE},
+        _producer=PRODUCER, _new_producer_id=False, _requests=0, offset_map=OffsetMap(),
+        batches=Counter(), _warned={}, isolation=0, label="source",
+    )
+    stream.tracker.track(*KEY).consumed(position - 1)
+    return stream, target, writer
+
+
+def _fetch(stream: ShallowStream, *raw: bytes) -> None:
+    part = stream.parts[KEY]
+    stream._take_batches(part, FetchedPartition(
+        KEY[0], KEY[1], part.position, None, b"".join(raw), [], 0, 0))
+
+
+def _send_all(stream: ShallowStream) -> None:
+    while stream._send_batches():
+        pass
+
+
+def _sequence(batch: bytes) -> int:
+    [parsed] = list(iter_batches(batch))
+    assert parsed.producer_id == PRODUCER[0]
+    return parsed.base_sequence
+
+
+def _commit_offset(stream: ShallowStream) -> int | None:
+    return stream.tracker.track(*KEY).commit_offset()
+
+
+def test_batches_go_whole_in_order_and_commits_follow_acknowledgements() -> None:
+    stream, target, _ = _stream()
+    _fetch(stream, data(100, 3), data(103, 2))
+    # When both are sent, one per request
+    _send_all(stream)
+    assert len(target.sent) == 2
+    # Then nothing is committed before the first answer, then exactly what was acknowledged
+    assert _commit_offset(stream) == 100
+    assert _sequence(target.answer(base_offset=10)) == 0
+    assert _commit_offset(stream) == 103
+    assert _sequence(target.answer(base_offset=13)) == 3
+    assert _commit_offset(stream) == 105
+    assert stream.offset_map.target_offset(KEY, 104) == 14
+    assert stream.batches == Counter(whole=2)
+
+
+def test_a_lost_connection_sends_the_same_batches_again_with_the_same_sequences() -> None:
+    stream, target, _ = _stream()
+    _fetch(stream, data(100, 3), data(103, 2), control(ControlType.COMMIT, 105))
+    _send_all(stream)
+    first = [batches[KEY] for batches, _ in target.sent]
+    # When the connection breaks with both batches in flight
+    target.lose_connection()
+    assert _commit_offset(stream) == 100
+    # Then, after the backoff, both go again in order with their sequences (dedup on target)
+    stream.parts[KEY].retry_at = 0
+    _send_all(stream)
+    again = [batches[KEY] for batches, _ in target.sent]
+    assert [_sequence(b) for b in again] == [_sequence(b) for b in first] == [0, 3]
+    assert again == first
+    target.answer(base_offset=10)
+    target.answer(base_offset=13)
+    # And the commit reaches past the skipped transaction marker that followed them
+    assert _commit_offset(stream) == 106
+
+
+def test_a_retriable_refusal_of_the_first_batch_resends_it_and_the_next() -> None:
+    stream, target, _ = _stream()
+    _fetch(stream, data(100, 3), data(103, 2))
+    _send_all(stream)
+    target.answer("NOT_LEADER_OR_FOLLOWER")
+    # The second request's answer (out of sequence after the first failed) is ignored
+    target.answer("OUT_OF_ORDER_SEQUENCE_NUMBER")
+    assert not stream._new_producer_id
+    stream.parts[KEY].retry_at = 0
+    _send_all(stream)
+    assert [_sequence(b[KEY]) for b, _ in target.sent] == [0, 3]
+    target.answer(base_offset=0)
+    target.answer(base_offset=3)
+    assert _commit_offset(stream) == 105
+
+
+def test_a_batch_too_large_for_the_target_goes_through_the_record_path_in_order() -> None:
+    stream, target, writer = _stream()
+    _fetch(stream, data(100, 3), data(103, 2))
+    _send_all(stream)
+    # When the target refuses the first batch as too large (and so the second, out of order)
+    target.answer("MESSAGE_TOO_LARGE")
+    target.answer("OUT_OF_ORDER_SEQUENCE_NUMBER")
+    stream.parts[KEY].retry_at = 0
+    _send_all(stream)
+    # Then its records go through the record path, and the next batch waits for them
+    assert [offset for offset, _ in writer.records] == [100, 101, 102]
+    assert target.sent == []
+    assert _commit_offset(stream) == 100
+    writer.ack_all()
+    _send_all(stream)
+    assert len(target.sent) == 1
+    # (the refused batch never took sequence numbers on the target: the next starts at 0)
+    assert _sequence(target.answer(base_offset=3)) == 0
+    assert _commit_offset(stream) == 105
+    assert stream.batches == Counter({"too large": 1, "whole": 1})
+
+
+def test_a_start_inside_a_batch_sends_only_the_records_from_there() -> None:
+    # Given a committed offset 101 inside the batch 100..102
+    stream, target, writer = _stream(position=101)
+    _fetch(stream, data(100, 3), data(103, 2))
+    _send_all(stream)
+    assert [offset for offset, _ in writer.records] == [101, 102]
+    writer.ack_all()
+    _send_all(stream)
+    target.answer(base_offset=2)
+    assert _commit_offset(stream) == 105
+    assert stream.batches == Counter({"starts mid-batch": 1, "whole": 1})
+
+
+def test_a_refused_batch_stops_its_partition_and_is_never_committed_past() -> None:
+    stream, target, _ = _stream()
+    _fetch(stream, data(100, 3), data(103, 2))
+    _send_all(stream)
+    target.answer("TOPIC_AUTHORIZATION_FAILED")
+    [failure] = stream.writer.failures
+    assert (failure.topic, failure.partition, failure.source_offset) == ("t", 0, 100)
+    assert "offsets 100..102" in failure.reason
+    assert _commit_offset(stream) == 100
+    target.answer(base_offset=3)  # the next batch's answer no longer moves anything
+    assert _commit_offset(stream) == 100
