@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 Header = tuple[str, bytes | None]
@@ -128,8 +128,12 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
                     for p in metadata.partitions
                 }
             except KafkaException as exc:
-                # A just-created topic may briefly have no leader: retry retriable errors.
-                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                # A just-created topic may briefly have no leader: retry retriable errors, and
+                # NOT_LEADER_FOR_PARTITION, which librdkafka does not flag retriable here.
+                error = exc.args[0]
+                again = error.retriable() or error.code() in (
+                    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+                if not again or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
     finally:
