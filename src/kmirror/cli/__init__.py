@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from kmirror import __version__
+from kmirror.config import secrets
 from kmirror.errors import KmirrorError
 
 
@@ -101,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not verbose:
         logging.getLogger("kmirror.librdkafka").setLevel(logging.ERROR)
+    secrets.install()
     args.verbose = verbose
     if args.command is None:
         parser.print_help()
@@ -121,9 +123,9 @@ def _report(exc: KmirrorError, verbose: bool) -> int:
     from kmirror.errors import ConfigError
 
     if verbose:
-        traceback.print_exc()
+        print(secrets.redact(traceback.format_exc()), end="", file=sys.stderr)
     name = type(exc).__name__
-    lines = str(exc).splitlines() or [""]
+    lines = secrets.redact(str(exc)).splitlines() or [""]
     print(f"{name}: {lines[0]}", file=sys.stderr)
     for line in lines[1:]:
         print(f"{name}: {line}" if isinstance(exc, ConfigError) else line, file=sys.stderr)

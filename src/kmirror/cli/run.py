@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kmirror.config.settings import load_mirror_settings
+from kmirror.config import secrets
+from kmirror.config.settings import MirrorSettings, load_mirror_settings
 from kmirror.errors import ConfigError
 from kmirror.observe.server import DEFAULT_METRICS_PORT
 
@@ -93,6 +94,11 @@ def register(commands: Any) -> None:
         "recompression (also shallow.iterator.enable=true in a consumer config); see "
         "docs/shallow.md",
     )
+    work.add_argument(
+        "--print-config", dest="print_config", action="store_true",
+        help="print every effective client setting (defaults, files, flags; secrets masked) "
+        "and exit without connecting",
+    )
     observe = parser.add_argument_group("observability")
     observe.add_argument(
         "--metrics.port", dest="metrics_port", type=int, default=DEFAULT_METRICS_PORT,
@@ -147,7 +153,22 @@ def _run(args: argparse.Namespace) -> int:
         until_caught_up=args.until_caught_up,
         shallow=args.shallow,
     )
+    if args.print_config:
+        _print_config(settings)
+        return 0
     options = RunOptions(
         metrics_port=args.metrics_port, live=args.live and sys.stderr.isatty()
     )
     return run_mirror(settings, verbose=args.verbose, options=options)
+
+
+def _print_config(settings: MirrorSettings) -> None:
+    """Every effective setting per client, secrets masked (kmirror run --print-config)."""
+    for source in settings.sources:
+        print(f"# source '{source.alias}' consumer ({source.config_file})")
+        for key, value in sorted(secrets.masked(source.client).items()):
+            print(f"{key}={value}")
+        print()
+    print(f"# target producer ({settings.target_config_file})")
+    for key, value in sorted(secrets.masked(settings.target).items()):
+        print(f"{key}={value}")

@@ -12,9 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kmirror.config import secrets
 from kmirror.config.known_keys import key_scope
 from kmirror.config.legacy import translate
 from kmirror.config.properties import read_properties
+from kmirror.config.providers import provided_keys
+from kmirror.config.providers import resolve as resolve_placeholders
 from kmirror.errors import ConfigError
 
 DEFAULT_GROUP_ID = "kmirror"
@@ -132,6 +135,9 @@ def load_client_config(
         return None
     if "" in raw:
         problems.append(f"{path}: malformed line: a value without a key")
+    provided = provided_keys(raw)
+    raw = resolve_placeholders(path, raw, problems)
+    secrets.remember(raw, provided)
     translation = translate(path, {k: v for k, v in raw.items() if k}, scope)
     problems.extend(translation.problems)
     warnings.extend(translation.warnings)

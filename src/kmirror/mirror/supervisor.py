@@ -25,6 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from kmirror.config import secrets
 from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import ConfigError, KmirrorError, MirrorError
 from kmirror.kafka.admin import Admin
@@ -73,6 +74,9 @@ def stream_main(
     )
     if not verbose:
         logging.getLogger("kmirror.librdkafka").setLevel(logging.ERROR)
+    for client in (*(s.client for s in settings.sources), settings.target):
+        secrets.remember(client)
+    secrets.install()
     _die_with_parent()
     stop = {"requested": 0}
 
