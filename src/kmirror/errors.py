@@ -42,6 +42,10 @@ class ClusterUnreachable(BadInputError):
     """A cluster did not answer a metadata request in time."""
 
 
+class AccessDenied(BadInputError):
+    """The cluster refused for want of an ACL: the message names the ACL to add (exit 2)."""
+
+
 class LocalClusterError(KmirrorError):
     """A local broker could not be fetched, started or stopped."""
 

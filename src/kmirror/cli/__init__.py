@@ -101,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not verbose:
-        logging.getLogger("kmirror.librdkafka").setLevel(logging.ERROR)
+        # The client's own connection errors ("FAIL [rdkafka#...]") repeat what kmirror then
+        # says in one line with advice (kmirror.kafka.admin.ConnectionErrors); --verbose shows
+        # them.
+        logging.getLogger("kmirror.librdkafka").setLevel(logging.CRITICAL)
     secrets.install()
     args.verbose = verbose
     if args.command is None:

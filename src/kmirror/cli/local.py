@@ -37,6 +37,11 @@ def register(commands: Any) -> None:
         help="cluster to start (repeatable; default: source and target)",
     )
     up.add_argument("--json", action="store_true", help="print JSON")
+    up.add_argument(
+        "--security", action="store_true",
+        help="TLS + SASL (SCRAM, PLAIN, OAUTHBEARER) and mutual-TLS listeners, ACLs enforced; "
+        "client configs for each listener are listed (see docs/security.md)",
+    )
     up.set_defaults(handler=_up)
 
     status = actions.add_parser("status", help="show the local clusters")
@@ -79,7 +84,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    report = local.up(args.names or local.DEFAULT_NAMES)
+    report = local.up(args.names or local.DEFAULT_NAMES, secure=args.security)
     _print_report(report, args.json)
     return 0
 

@@ -56,6 +56,7 @@ def _side(path: str | None, bootstrap: str | None, scope: str, flag: str) -> dic
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from kmirror.kafka.acls import hidden_topics_hint
     from kmirror.kafka.groups import GroupReader
     from kmirror.kafka.scan import PartitionScanner
 
@@ -70,6 +71,7 @@ def _verify(args: argparse.Namespace) -> int:
     if not selected:
         raise BadInputError(
             f"--include {args.include!r} selects none of the {len(source_topics)} source topics"
+            + hidden_topics_hint(source_settings)
         )
     source = PartitionScanner(source_settings, "source cluster")
     target = PartitionScanner(target_settings, "target cluster")

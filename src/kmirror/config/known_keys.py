@@ -29,13 +29,16 @@ Caveats worth knowing when building a client configuration:
   layer and must be a ``bool``, not the string read from a file.
 * ``sasl.jaas.config`` and ``ssl.truststore.location`` are known to librdkafka
   only so that it can reject them with a hint; they are in ``JAVA_ONLY_KEYS``.
+* ``ssl.keystore.location`` and ``ssl.keystore.password`` are librdkafka
+  names too, but librdkafka reads PKCS#12 only where Java reads JKS as well;
+  ``kmirror.config.keystores`` converts Java stores (and truststores).
 * ``ssl.ca.certificate.stores`` is a known name but is rejected on anything
   other than Windows ("not supported in this build").
 * Several names are shared but take different values, e.g.
   ``partition.assignment.strategy`` (Java class names vs ``range``,
   ``roundrobin``, ``cooperative-sticky``), ``acks`` (``all`` is accepted by
   both) or ``ssl.endpoint.identification.algorithm`` (Java disables it with
-  an empty string, librdkafka with ``none``).
+  an empty string, librdkafka with ``none``; ``legacy.translate`` maps it).
 """
 
 from __future__ import annotations
@@ -477,8 +480,9 @@ JAVA_ONLY_KEYS: Final[Mapping[str, JavaKey]] = MappingProxyType(
         "ssl.keystore.type": _j(
             "*",
             None,
-            "librdkafka's ssl.keystore.location only reads PKCS#12; for PEM use "
-            "ssl.certificate.location and ssl.key.location, then remove it.",
+            "librdkafka's ssl.keystore.location only reads PKCS#12; kmirror reads the "
+            "format from the file and converts JKS/JCEKS (with keytool), or passes a PEM "
+            "keystore as ssl.certificate.location and ssl.key.location.",
         ),
         "ssl.keystore.key": _j(
             "*",
@@ -498,17 +502,19 @@ JAVA_ONLY_KEYS: Final[Mapping[str, JavaKey]] = MappingProxyType(
         "ssl.truststore.location": _j(
             "*",
             None,
-            "Convert the truststore to a PEM file and point ssl.ca.location at it.",
+            "librdkafka reads a PEM file of CA certificates from ssl.ca.location; kmirror "
+            "uses a PEM truststore as it is and converts JKS/JCEKS (with keytool) and PKCS12 "
+            "ones to such a file.",
         ),
         "ssl.truststore.password": _j(
             "*",
             None,
-            "PEM CA files need no password; remove it.",
+            "Only needed to open a JKS or PKCS12 truststore; PEM CA files have no password.",
         ),
         "ssl.truststore.type": _j(
             "*",
             None,
-            "Use a PEM CA file via ssl.ca.location and remove it.",
+            "kmirror reads the truststore's format from the file; ssl.ca.location is PEM.",
         ),
         "ssl.keymanager.algorithm": _j(
             "*",

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kmirror.config.keystores import STORE_KEYS, translate_stores
 from kmirror.config.known_keys import JAVA_ONLY_KEYS, closest_key, key_scope
 
 Scope = str  # "C" for a consumer (source) config file, "P" for the producer (target) one
@@ -72,12 +73,18 @@ KMIRROR_KEYS = ("kmirror.cluster.alias", "shallow.iterator.enable")
 _ZOOKEEPER_KEYS = ("zk.connect", "zookeeper.connect")
 _OFFSET_RESET = {"smallest": "earliest", "largest": "latest"}
 _OLD_CODECS = {"0": "none", "1": "gzip", "2": "snappy", "3": "lz4", "4": "zstd"}
+_ENDPOINT_CHECK = "ssl.endpoint.identification.algorithm"
 _JAAS = re.compile(r'(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"')
 
 
 def translate(path: str, raw: Mapping[str, str], scope: Scope) -> Translation:
-    """Translate one file's keys into librdkafka settings, warnings and problems."""
+    """Translate one file's keys into librdkafka settings, warnings and problems.
+
+    Only TLS stores (``ssl.truststore.*``, ``ssl.keystore.*``) make it read files, and
+    convert them when librdkafka cannot read them (see ``kmirror.config.keystores``).
+    """
     out = Translation()
+    stores: dict[str, str] = {}
     for key, value in raw.items():
         where = f"{path}: {key}"
         if key in KMIRROR_KEYS:
@@ -107,6 +114,12 @@ def translate(path: str, raw: Mapping[str, str], scope: Scope) -> Translation:
         if key == "sasl.jaas.config":
             _translate_jaas(where, value, out)
             continue
+        if key in STORE_KEYS:
+            stores[key] = value  # answered together, once every other key is known
+            continue
+        if key == _ENDPOINT_CHECK:
+            _translate_endpoint_check(where, value, out)
+            continue
         if key in JAVA_ONLY_KEYS:
             java = JAVA_ONLY_KEYS[key]
             if java.translation:
@@ -129,7 +142,27 @@ def translate(path: str, raw: Mapping[str, str], scope: Scope) -> Translation:
             )
             continue
         out.settings[key] = value
+    if stores:
+        translate_stores(path, stores, out)
     return out
+
+
+def _translate_endpoint_check(where: str, value: str, out: Translation) -> None:
+    """Java turns the broker hostname check off with an empty value, librdkafka with none."""
+    check = value.strip().lower()
+    if check in ("https", "none"):
+        out.settings[_ENDPOINT_CHECK] = check
+    elif not check:
+        out.settings[_ENDPOINT_CHECK] = "none"
+        out.warnings.append(
+            f"{where}: empty (Java: no broker hostname check): read as none; write "
+            "`ssl.endpoint.identification.algorithm=none` to keep it off, or https to check"
+        )
+    else:
+        out.problems.append(
+            f"{where}={value}: write https (check the broker's hostname against its "
+            "certificate, the default) or none (do not check)"
+        )
 
 
 def _translate_jaas(where: str, value: str, out: Translation) -> None:

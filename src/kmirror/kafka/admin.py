@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import (
     ConsumerGroupTopicPartitions,
@@ -23,7 +24,8 @@ from confluent_kafka.admin import (
     OffsetSpec,
 )
 
-from kmirror.errors import ClusterUnreachable, MirrorError
+from kmirror.errors import AccessDenied, ClusterUnreachable, MirrorError
+from kmirror.kafka.acls import acl_line
 
 _QUIET = {"log_level": 0}
 _DYNAMIC_TOPIC = ConfigSource.DYNAMIC_TOPIC_CONFIG
@@ -33,6 +35,66 @@ _log = logging.getLogger("kmirror.librdkafka")
 def client_logger() -> logging.Logger:
     """The logger librdkafka's messages are routed to (instead of raw stderr)."""
     return _log
+
+
+# What a connection error from librdkafka means, and what to do: (pattern, advice).
+_DIAGNOSES: tuple[tuple[str, str], ...] = (
+    ("SASL authentication error", "authentication failed: check sasl.username and "
+     "sasl.password (and that sasl.mechanism is one the listener enables)"),
+    ("certificate verify failed", "the broker's certificate is not trusted: point "
+     "ssl.ca.location at the CA certificate that signed it (PEM)"),
+    ("alert bad certificate", "the broker refused the TLS handshake for want of a trusted client "
+     "certificate: set ssl.certificate.location and ssl.key.location (a certificate its "
+     "truststore accepts)"),
+    ("alert certificate required", "the broker requires a client certificate: set "
+     "ssl.certificate.location and ssl.key.location"),
+    ("unknown CA", "the broker does not trust the client certificate: use one signed by a CA "
+     "in the broker's truststore"),
+    ("SSL handshake failed", "the TLS handshake failed: check security.protocol and the ssl.* "
+     "settings"),
+    ("Unsupported SASL mechanism", "the listener does not enable this sasl.mechanism"),
+)
+
+
+class ConnectionErrors:
+    """Collects a client's connection errors (its error_cb) and explains the first that
+    has a known cause, so a wrong password fails at once with advice, not after a timeout."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, error: KafkaError) -> None:
+        if len(self.seen) < 20:
+            self.seen.append(error.str())
+
+    def diagnosis(self) -> str | None:
+        """'what failed: what to do', from the errors seen so far, or None."""
+        for text in self.seen:
+            for pattern, advice in _DIAGNOSES:
+                if pattern in text:
+                    return advice
+        return None
+
+
+def wait_for_metadata(client: Any, errors: ConnectionErrors, timeout_s: float,
+                      topic: str | None = None) -> Any:
+    """``client.list_topics`` retried in short slices until it answers; raises
+    ClusterUnreachable (message: the diagnosis) as soon as a known cause shows, or
+    KafkaException after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            if topic is None:
+                return client.list_topics(timeout=max(0.1, min(2.0, remaining)))
+            return client.list_topics(topic, timeout=max(0.1, min(2.0, remaining)))
+        except KafkaException:
+            client.poll(0)  # serves error_cb
+            cause = errors.diagnosis()
+            if cause is not None:
+                raise ClusterUnreachable(cause) from None
+            if time.monotonic() >= deadline:
+                raise
 
 
 def probe_cluster(bootstrap_servers: str, timeout_s: float) -> str:
@@ -64,30 +126,35 @@ class Admin:
     def __init__(self, settings: Mapping[str, str], label: str) -> None:
         self.label = label
         self._settings = dict(settings)
-        self._client = AdminClient({**self._settings, "logger": _log})
+        self._errors = ConnectionErrors()
+        self._client = AdminClient({**self._settings, "logger": _log, "error_cb": self._errors})
 
-    def cluster_id(self, timeout_s: float = 15.0) -> str:
-        """The cluster's id; raises ClusterUnreachable when it does not answer."""
+    def _metadata(self, timeout_s: float) -> Any:
         try:
-            return str(self._client.list_topics(timeout=timeout_s).cluster_id)
+            return wait_for_metadata(self._client, self._errors, timeout_s)
+        except ClusterUnreachable as exc:
+            raise ClusterUnreachable(f"{self._where()}: {exc}") from None
         except KafkaException as exc:
             raise ClusterUnreachable(self._unreachable(timeout_s)) from exc
 
-    def _unreachable(self, timeout_s: float) -> str:
+    def _where(self) -> str:
         servers = self._settings.get("bootstrap.servers", "?")
-        where = self.label if servers in self.label else f"{self.label} cluster ({servers})"
+        return self.label if servers in self.label else f"{self.label} cluster ({servers})"
+
+    def cluster_id(self, timeout_s: float = 15.0) -> str:
+        """The cluster's id; raises ClusterUnreachable when it does not answer."""
+        return str(self._metadata(timeout_s).cluster_id)
+
+    def _unreachable(self, timeout_s: float) -> str:
         return (
-            f"{where} did not answer a metadata request within "
+            f"{self._where()} did not answer a metadata request within "
             f"{timeout_s:g} s: check bootstrap.servers, that the brokers run, and the "
             "security settings"
         )
 
     def topics(self, timeout_s: float = 15.0) -> dict[str, int]:
         """Every topic of the cluster with its partition count."""
-        try:
-            metadata = self._client.list_topics(timeout=timeout_s)
-        except KafkaException as exc:
-            raise ClusterUnreachable(self._unreachable(timeout_s)) from exc
+        metadata = self._metadata(timeout_s)
         return {
             name: len(topic.partitions)
             for name, topic in metadata.topics.items()
@@ -157,6 +224,14 @@ class Admin:
             error = exc.args[0]
             if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 return False
+            if error.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                                KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+                raise AccessDenied(
+                    f"{self.label} cluster: not allowed to create topic {name} "
+                    f"({error.name()}); grant it with: "
+                    + acl_line(self._settings, ["Create", "Describe", "Write", "Alter",
+                                                "DescribeConfigs"], "--topic", name)
+                ) from exc
             raise MirrorError(
                 f"{self.label} cluster: cannot create topic {name} "
                 f"({partitions} partitions): {error.str()}"
@@ -218,3 +293,34 @@ class Admin:
         future = self._client.list_consumer_group_offsets(request, request_timeout=30)[group]
         return {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
 
+
+
+ACL_RESOURCES = ("topic", "group", "broker", "transactional_id")  # broker = the cluster
+
+
+def grant_acls(bootstrap_servers: str, principal: str,
+               grants: list[tuple[str, str, list[str]]], timeout_s: float = 30.0) -> None:
+    """Allow ``principal`` (e.g. ``User:mirror``) each (resource type, name or ``*``,
+    operations) on any host; used for local secured clusters, through a super-user listener."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **_QUIET})
+    bindings = [
+        AclBinding(
+            ResourceType[resource.upper()], name, ResourcePatternType.LITERAL, principal, "*",
+            AclOperation[operation.upper()], AclPermissionType.ALLOW,
+        )
+        for resource, name, operations in grants
+        for operation in operations
+    ]
+    for binding, future in admin.create_acls(bindings, request_timeout=timeout_s).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            raise MirrorError(f"{bootstrap_servers}: cannot create ACL {binding}: {exc}") from exc

@@ -22,8 +22,9 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from kmirror.errors import BadInputError, ClusterUnreachable
-from kmirror.kafka.admin import client_logger
+from kmirror.errors import AccessDenied, BadInputError, ClusterUnreachable
+from kmirror.kafka.acls import acl_line
+from kmirror.kafka.admin import ConnectionErrors, client_logger, wait_for_metadata
 
 Key = tuple[str, int]
 TIMESTAMP_READ_TIMEOUT_S = 15.0
@@ -65,7 +66,9 @@ class GroupReader:
         self.label = label
         self._settings = dict(settings)
         self._timeout_s = timeout_s
-        self._admin = AdminClient({**self._settings, "logger": client_logger()})
+        self._errors = ConnectionErrors()
+        self._admin = AdminClient({**self._settings, "logger": client_logger(),
+                                   "error_cb": self._errors})
 
     def _unreachable(self) -> ClusterUnreachable:
         return ClusterUnreachable(
@@ -77,7 +80,10 @@ class GroupReader:
     def topics(self) -> dict[str, int]:
         """Every topic with its partition count."""
         try:
-            metadata = self._admin.list_topics(timeout=self._timeout_s)
+            metadata = wait_for_metadata(self._admin, self._errors, self._timeout_s)
+        except ClusterUnreachable as exc:
+            servers = self._settings.get("bootstrap.servers", "?")
+            raise ClusterUnreachable(f"{self.label} ({servers}): {exc}") from None
         except KafkaException as exc:
             raise self._unreachable() from exc
         return {n: len(t.partitions) for n, t in metadata.topics.items() if t.error is None}
@@ -101,6 +107,12 @@ class GroupReader:
                 if not_ready and time.monotonic() < deadline:
                     time.sleep(0.5)
                     continue
+                if error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                    raise AccessDenied(
+                        f"{self.label}: not allowed to describe group {group} "
+                        f"({error.name()}); grant it with: "
+                        + acl_line(self._settings, ["Describe"], "--group", group)
+                    ) from exc
                 raise BadInputError(
                     f"{self.label}: cannot describe group {group}: "
                     f"{error.str() or error.name()}"

@@ -20,10 +20,11 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmirror.errors import LocalClusterError
+from kmirror.local import security
 from kmirror.local.distribution import KafkaDistribution, cache_root
 
 HEAP = "512m"
@@ -50,28 +51,36 @@ class ClusterInfo:
     log_file: str
     pid: int | None
     cluster_id: str
+    listeners: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         """The JSON object of this cluster, in the documented key order."""
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "bootstrap_servers": self.bootstrap_servers,
             "data_dir": self.data_dir,
             "log_file": self.log_file,
             "pid": self.pid,
         }
+        if self.listeners:
+            out["listeners"] = self.listeners
+        return out
 
 
 class LocalCluster:
     """One named local cluster: its files, its ports and its broker process."""
 
-    def __init__(self, name: str, root: Path | None = None) -> None:
+    def __init__(self, name: str, root: Path | None = None, secure: bool = False) -> None:
         if not name or not all(c.isalnum() or c in "-_" for c in name):
             raise LocalClusterError(
                 f"cluster name {name!r}: use letters, digits, '-' or '_' only"
             )
         self.name = name
-        self.home = (root or local_dir()) / name
+        self.root = root or local_dir()
+        self.home = self.root / name
+        self.clients_dir = self.home / "clients"
+        self._secure = secure
+        self._material: security.Material | None = None
         self.data_dir = self.home / "data"
         self.log_file = self.home / "broker.log"
         self.pid_file = self.home / "broker.pid"
@@ -103,9 +112,25 @@ class LocalCluster:
         """The address clients connect to."""
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def secure(self) -> bool:
+        """Started with --security (kept across restarts)."""
+        return self._secure or bool(self._state().get("secure"))
+
     def info(self) -> ClusterInfo:
         """The cluster's description for status output."""
         state = self._state()
+        listeners: dict[str, dict[str, str]] = {}
+        if state.get("secure"):
+            listeners = {
+                "SASL_SSL": {"bootstrap_servers": f"127.0.0.1:{state.get('sasl_port')}"},
+                "SSL": {"bootstrap_servers": f"127.0.0.1:{state.get('ssl_port')}",
+                        "client_auth": "required"},
+            }
+            listeners["SASL_SSL"]["mechanisms"] = ",".join(security.MECHANISMS)
+            listeners["client_configs"] = {
+                name.stem: str(name) for name in sorted(self.clients_dir.glob("*.properties"))
+            }
         return ClusterInfo(
             name=self.name,
             bootstrap_servers=self.bootstrap_servers,
@@ -113,6 +138,7 @@ class LocalCluster:
             log_file=str(self.log_file),
             pid=self.running_pid(),
             cluster_id=str(state.get("cluster_id", "")),
+            listeners=listeners,
         )
 
     # --- process -----------------------------------------------------------------------------
@@ -157,11 +183,21 @@ class LocalCluster:
             return None
         self.home.mkdir(parents=True, exist_ok=True)
         state = self._state()
+        secure = self.secure
+        if secure and (self.data_dir / "meta.properties").exists() and not state.get("secure"):
+            raise LocalClusterError(
+                f"cluster '{self.name}' was created without --security; run `kmirror local "
+                f"down --purge --name {self.name}` first to recreate it secured"
+            )
         port, controller_port = _choose_ports(state)
+        ports = {"port": port, "controller_port": controller_port}
+        if secure:
+            ports |= _choose_extra_ports(state, ("sasl_port", "ssl_port"))
         cluster_id = str(state.get("cluster_id") or _new_cluster_id())
         self.state_file.write_text(
-            json.dumps({"port": port, "controller_port": controller_port, "cluster_id": cluster_id})
+            json.dumps({**ports, "cluster_id": cluster_id, "secure": secure})
         )
+        self._material = security.material(self.root, self.home) if secure else None
         self._write_configs(port, controller_port)
         if not (self.data_dir / "meta.properties").exists():
             self._format(dist, cluster_id)
@@ -180,17 +216,27 @@ class LocalCluster:
         return process
 
     def _write_configs(self, port: int, controller_port: int) -> None:
+        listeners = [
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ]
+        if self._material is not None:
+            state = self._state()
+            sasl, ssl = int(str(state["sasl_port"])), int(str(state["ssl_port"]))
+            listeners = security.broker_settings(self._material, port, sasl, ssl,
+                                                 controller_port)
+            security.client_configs(self._material, self.clients_dir, f"127.0.0.1:{sasl}",
+                                    f"127.0.0.1:{ssl}")
         self.config_file.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    *listeners,
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=1",
                     "offsets.topic.replication.factor=1",
@@ -237,6 +283,7 @@ class LocalCluster:
                     "-cp", dist.classpath, "kafka.tools.StorageTool", "format",
                     # "=" form: a random id may start with "-" and look like an option
                     f"--cluster-id={cluster_id}", "--config", str(self.config_file),
+                    *(security.scram_format_args(self._material) if self._material else []),
                 ],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 timeout=120, check=False,
@@ -310,6 +357,15 @@ def _choose_ports(state: dict[str, object]) -> tuple[int, int]:
     ):
         return port, controller_port
     return _free_port(), _free_port()
+
+
+def _choose_extra_ports(state: dict[str, object], names: tuple[str, ...]) -> dict[str, int]:
+    """Keep the stored extra listener ports when free, else new ones."""
+    out = {}
+    for name in names:
+        port = state.get(name)
+        out[name] = port if isinstance(port, int) and _port_free(port) else _free_port()
+    return out
 
 
 def _port_free(port: int) -> bool:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kmirror.errors import LocalClusterError
-from kmirror.kafka.admin import probe_cluster
+from kmirror.kafka.admin import grant_acls, probe_cluster
+from kmirror.local import security
 from kmirror.local.cluster import ClusterInfo, LocalCluster, local_dir
 from kmirror.local.distribution import ensure_kafka, pinned_kafka_version
 
@@ -30,8 +31,16 @@ class LocalReport:
         }
 
 
-def _clusters(names: Sequence[str]) -> list[LocalCluster]:
-    return [LocalCluster(name) for name in names]
+def _clusters(names: Sequence[str], secure: bool = False) -> list[LocalCluster]:
+    return [LocalCluster(name, secure=secure) for name in names]
+
+
+# What a mirror needs, on either side (see docs/security.md for the minimal sets per side).
+MIRROR_GRANTS = [
+    ("topic", "*", ["read", "describe", "describe_configs", "create", "write", "alter"]),
+    ("group", "*", ["read", "describe"]),
+    ("broker", "kafka-cluster", ["describe"]),  # the cluster resource
+]
 
 
 def known_names() -> list[str]:
@@ -42,16 +51,22 @@ def known_names() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "cluster.json").exists())
 
 
-def up(names: Sequence[str] = DEFAULT_NAMES) -> LocalReport:
-    """Start the named clusters (those already running are left as they are) and wait for them."""
+def up(names: Sequence[str] = DEFAULT_NAMES, secure: bool = False) -> LocalReport:
+    """Start the named clusters (those already running are left as they are) and wait for them.
+
+    ``secure``: with TLS, SASL and mutual-TLS listeners and the StandardAuthorizer (see
+    kmirror.local.security); the mirror's principals get their ACLs once the broker answers."""
     dist = ensure_kafka()
-    clusters = _clusters(names)
+    clusters = _clusters(names, secure)
     # Launch every broker first, then wait for each: the JVMs start side by side.
     launched = [(cluster, cluster.launch(dist)) for cluster in clusters]
     try:
         for cluster, process in launched:
             if process is not None:
                 cluster.wait_until_up(process, probe_cluster)
+                if cluster.secure:
+                    for user in (security.MIRROR_USER, security.CLIENT_CN):
+                        grant_acls(cluster.bootstrap_servers, f"User:{user}", MIRROR_GRANTS)
     except LocalClusterError:
         for cluster, process in launched:
             if process is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import MirrorError
+from kmirror.kafka.acls import acl_line
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.reader import Key, SourceReader
 from kmirror.kafka.scan import locate_records
@@ -345,11 +346,15 @@ class MirrorStream:
             last = max(f.source_offset for f in refused)
             batch = (f"; {len(refused)} records at offsets {first.source_offset}..{last} "
                      "were refused with it")
+        grant = ""
+        if culprit.code == "TOPIC_AUTHORIZATION_FAILED":
+            grant = "; grant the target's ACL with: " + acl_line(
+                self.settings.target, ["Write", "Describe"], "--topic", culprit.topic)
         return (
             f"target refused the record from {self.label}, topic {culprit.topic} partition "
             f"{culprit.partition} offset {culprit.source_offset}{size}: {culprit.reason} "
             f"({culprit.code}){batch}; the partition is stopped and nothing at or after "
-            f"offset {first.source_offset} is committed"
+            f"offset {first.source_offset} is committed{grant}"
         )
 
     def _sync_positions(self) -> None:

@@ -28,6 +28,7 @@ from rich.live import Live
 from kmirror.config import secrets
 from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import ConfigError, KmirrorError, MirrorError
+from kmirror.kafka.acls import hidden_topics_hint
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.groups import GroupReader
 from kmirror.mirror.handler import load_handler
@@ -178,7 +179,8 @@ class Supervisor:
                 f"warning: --include {self.settings.include!r}"
                 + (f" --exclude {self.settings.exclude!r}" if self.settings.exclude else "")
                 + f" selects none of the {len(all_topics)} topics of source cluster "
-                f"'{plan.source.alias}'; kmirror keeps looking every "
+                f"'{plan.source.alias}'{hidden_topics_hint(plan.source.client)}; kmirror keeps "
+                "looking every "
                 f"{self.settings.topic_refresh_interval_ms / 1000:g} s"
             )
         if first:
