@@ -85,8 +85,10 @@ def test_mirror_from_scram_sha512_to_mutual_tls_is_exact(
     # When mirrored over SASL_SSL SCRAM-SHA-512 into the mutual-TLS listener
     out, _ = _kmirror(secured, "run", "--consumer.config", str(source), "--producer.config",
                       target, "--include", topic_name, "--until-caught-up", "--metrics.port",
-                      "0", "--no-live")
+                      "0", "--no-live", "--verbose")
     assert out.returncode == 0, out.stderr
+    # (nothing any process printed, stream processes' debug logs included, shows the password)
+    assert secured.password not in out.stdout + out.stderr
     # Then the copy is exact (independent reader, and verify over the secured listeners)
     src = read_all(secured.plain["source"], topic_name)
     dst = read_all(secured.plain["target"], topic_name, expected=2000)
