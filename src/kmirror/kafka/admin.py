@@ -77,22 +77,20 @@ class ConnectionErrors:
 
 
 def wait_for_metadata(client: Any, errors: ConnectionErrors, timeout_s: float,
-                      topic: str | None = None) -> Any:
+                      where: str) -> Any:
     """``client.list_topics`` retried in short slices until it answers; raises
-    ClusterUnreachable (message: the diagnosis) as soon as a known cause shows, or
+    ClusterUnreachable ("``where``: the diagnosis") as soon as a known cause shows, or
     KafkaException after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
         try:
-            if topic is None:
-                return client.list_topics(timeout=max(0.1, min(2.0, remaining)))
-            return client.list_topics(topic, timeout=max(0.1, min(2.0, remaining)))
+            return client.list_topics(timeout=max(0.1, min(2.0, remaining)))
         except KafkaException:
             client.poll(0)  # serves error_cb
             cause = errors.diagnosis()
             if cause is not None:
-                raise ClusterUnreachable(cause) from None
+                raise ClusterUnreachable(f"{where}: {cause}") from None
             if time.monotonic() >= deadline:
                 raise
 
@@ -131,9 +129,7 @@ class Admin:
 
     def _metadata(self, timeout_s: float) -> Any:
         try:
-            return wait_for_metadata(self._client, self._errors, timeout_s)
-        except ClusterUnreachable as exc:
-            raise ClusterUnreachable(f"{self._where()}: {exc}") from None
+            return wait_for_metadata(self._client, self._errors, timeout_s, self._where())
         except KafkaException as exc:
             raise ClusterUnreachable(self._unreachable(timeout_s)) from exc
 

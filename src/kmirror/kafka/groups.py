@@ -79,11 +79,9 @@ class GroupReader:
 
     def topics(self) -> dict[str, int]:
         """Every topic with its partition count."""
+        where = f"{self.label} ({self._settings.get('bootstrap.servers', '?')})"
         try:
-            metadata = wait_for_metadata(self._admin, self._errors, self._timeout_s)
-        except ClusterUnreachable as exc:
-            servers = self._settings.get("bootstrap.servers", "?")
-            raise ClusterUnreachable(f"{self.label} ({servers}): {exc}") from None
+            metadata = wait_for_metadata(self._admin, self._errors, self._timeout_s, where)
         except KafkaException as exc:
             raise self._unreachable() from exc
         return {n: len(t.partitions) for n, t in metadata.topics.items() if t.error is None}

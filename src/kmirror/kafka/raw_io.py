@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import select
 import selectors
 import socket
 import struct
@@ -56,7 +57,6 @@ _RESPONSE = {
 }
 _SIZE = struct.Struct(">i")
 _CORRELATION = struct.Struct(">i")
-READ_CHUNK = 1 << 20
 CONNECT_TIMEOUT_S = 10.0
 READ_COMMITTED = 1
 
@@ -227,21 +227,13 @@ class _Connection:
         self.send(request, fields, self.version(request) if version is None else version, done)
         deadline = time.monotonic() + self.timeout_s
         while not answer:
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 self.fail(WireError(f"{self.where}: no answer within {self.timeout_s:.0f} s"))
                 break
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                chunk = self.sock.recv(READ_CHUNK)
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                self.fail(WireError(f"{self.where}: connection lost ({exc})"))
-                break
-            if not chunk:
-                self.fail(WireError(f"{self.where}: the broker closed the connection"))
-                break
-            self._take(memoryview(chunk))
+            readable, _, _ = select.select([self.sock], [], [], remaining)
+            if readable:
+                self.on_readable()  # the same reading path as the selector's
         result = answer[0]
         if isinstance(result, WireError):
             raise result
