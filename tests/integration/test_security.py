@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +21,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import Record, create_topic, produce, read_all
+from tests.kafka_io import Record, create_topic, end_offsets, produce, read_all
+from tests.mirror_run import MirrorProcess
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +76,14 @@ def _refused(out: subprocess.CompletedProcess[str], took: float, *words: str) ->
         assert word in lines[0], lines[0]
 
 
-def test_mirror_from_scram_sha512_to_mutual_tls_is_exact(
-    secured: Secured, workdir: Path, topic_name: str
+@pytest.mark.parametrize("source_way,target_way,shallow", [
+    ("scram", "mtls", False),
+    ("scram", "mtls", True),  # --shallow's own connections: SCRAM over TLS, mutual TLS
+    ("oauthbearer", "plain", True),  # and unsecured OAUTHBEARER, PLAIN
+])
+def test_mirror_over_secured_listeners_is_exact(
+    secured: Secured, workdir: Path, topic_name: str, source_way: str, target_way: str,
+    shallow: bool,
 ) -> None:
     # Given records on the source (written through its plain listener)
     create_topic(secured.plain["source"], topic_name, 2)
@@ -80,13 +91,17 @@ def test_mirror_from_scram_sha512_to_mutual_tls_is_exact(
     produce(secured.plain["source"], topic_name, [
         Record(key=b"k%d" % i, value=b"v%d" % i, partition=i % 2, timestamp_ms=base + i)
         for i in range(2000)])
-    source = _with(secured.configs["source"]["scram"], workdir, "src", group__id="g-sec")
-    target = secured.configs["target"]["mtls"]
-    # When mirrored over SASL_SSL SCRAM-SHA-512 into the mutual-TLS listener
+    source = _with(secured.configs["source"][source_way], workdir, "src", group__id="g-sec")
+    target = secured.configs["target"][target_way]
+    # When mirrored, e.g. over SASL_SSL SCRAM-SHA-512 into the mutual-TLS listener
     out, _ = _kmirror(secured, "run", "--consumer.config", str(source), "--producer.config",
                       target, "--include", topic_name, "--until-caught-up", "--metrics.port",
-                      "0", "--no-live", "--verbose")
+                      "0", "--no-live", "--verbose", *(["--shallow"] if shallow else []))
     assert out.returncode == 0, out.stderr
+    if shallow:  # the batches really went over the raw path's secured connections
+        assert "through the record path" in out.stderr, out.stderr[-2000:]
+        assert re.search(r"shallow: [1-9]\d* batches forwarded whole", out.stderr), (
+            out.stderr[-2000:])
     # (nothing any process printed, stream processes' debug logs included, shows the password)
     assert secured.password not in out.stdout + out.stderr
     # Then the copy is exact (independent reader, and verify over the secured listeners)
@@ -156,3 +171,59 @@ def test_missing_acl_names_the_acl_to_add(secured: Secured, workdir: Path,
                    group__id="g")
     out, took = _kmirror(secured, "lag", "--consumer.config", str(nobody), "--group", "g")
     _refused(out, took, "not allowed to describe group g", "--operation Describe --group 'g'")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> str:
+    """The body, whatever the status (/ready answers 503 while not ready)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return str(response.read().decode())
+    except urllib.error.HTTPError as exc:
+        return str(exc.read().decode())
+
+
+def test_a_running_secured_mirror_shows_its_password_nowhere(
+    secured: Secured, workdir: Path, topic_name: str
+) -> None:
+    # Given a mirror running --verbose over SCRAM on both sides, its metrics served
+    create_topic(secured.plain["source"], topic_name, 2)
+    produce(secured.plain["source"], topic_name,
+            [Record(key=b"k", value=b"v%d" % i, partition=i % 2) for i in range(500)])
+    source = _with(secured.configs["source"]["scram"], workdir, "src", group__id="g-metrics")
+    target = secured.configs["target"]["scram"]
+    port = _free_port()
+    mirror = MirrorProcess(["--consumer.config", str(source), "--producer.config", target,
+                            "--include", topic_name, "--metrics.port", str(port), "--no-live",
+                            "--verbose"], workdir / "mirror.log")
+    try:
+        mirror.wait_for("/metrics")
+        deadline = time.monotonic() + 60
+        while sum(end_offsets(secured.plain["target"], topic_name).values()) < 500:
+            assert time.monotonic() < deadline, mirror.output()[-3000:]
+            time.sleep(0.5)
+        text = _get(f"http://127.0.0.1:{port}/metrics")
+        # Then /metrics, /ready and /health (labels included) never show the password
+        pages = [_get(f"http://127.0.0.1:{port}/metrics")] + [
+            _get(f"http://127.0.0.1:{port}/{page}") for page in ("health", "ready")]
+        assert "kmirror_mirrored_records_total" in text
+        for page in pages:
+            assert secured.password not in page
+    finally:
+        code = mirror.stop()
+    # And neither did anything the main or the stream processes logged (--verbose)
+    assert code == 0, mirror.output()[-3000:]
+    assert "mirrored 500 records" in mirror.output()
+    assert secured.password not in mirror.output()
+    # Nor lag and verify, --verbose, over the same settings
+    for args in (["lag", "--consumer.config", str(source), "--group", "g-metrics"],
+                 ["verify", "--consumer.config", str(source), "--producer.config", target,
+                  "--include", topic_name]):
+        out, _ = _kmirror(secured, *args, "--verbose")
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert secured.password not in out.stdout + out.stderr

@@ -235,19 +235,37 @@ def _shallow_key(path: str, value: str | None, problems: list[str]) -> bool:
 
 def _check_shallow(options: Mapping[str, object], paths: Sequence[str],
                    clients: Sequence[Mapping[str, str]], problems: list[str]) -> None:
-    """What --shallow cannot do (yet): a message handler, and connections other than plain."""
+    """What --shallow cannot do: a message handler, SASL mechanisms it does not speak."""
     if options.get("message_handler"):
         problems.append(
             "--shallow forwards record batches whole, so a --message.handler (which needs "
             "each record) cannot run: drop one of them"
         )
     for path, client in zip(paths, clients, strict=False):
-        protocol = client.get("security.protocol", "plaintext").lower()
-        if protocol != "plaintext":
-            problems.append(
-                f"{path}: security.protocol={client['security.protocol']}: --shallow speaks "
-                "plain connections only in this version; mirror without --shallow"
-            )
+        problem = _shallow_security_problem(client)
+        if problem:
+            problems.append(f"{path}: {problem}")
+
+
+SHALLOW_SASL = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+
+
+def _shallow_security_problem(client: Mapping[str, str]) -> str | None:
+    """Why --shallow's own connections cannot be secured like this, or None when they can."""
+    protocol = client.get("security.protocol", "plaintext").lower()
+    if protocol not in ("sasl_plaintext", "sasl_ssl"):
+        return None
+    mechanism = client.get("sasl.mechanism", client.get("sasl.mechanisms", "GSSAPI")).upper()
+    if mechanism not in SHALLOW_SASL:
+        return (f"sasl.mechanism={mechanism}: --shallow speaks {', '.join(SHALLOW_SASL)}; "
+                "mirror without --shallow")
+    if mechanism == "OAUTHBEARER" and (
+            client.get("sasl.oauthbearer.method", "default").lower() != "default"
+            or client.get("enable.sasl.oauthbearer.unsecure.jwt", "false").lower() != "true"):
+        return ("sasl.mechanism=OAUTHBEARER: --shallow builds only librdkafka's unsecured "
+                "token (enable.sasl.oauthbearer.unsecure.jwt=true), not tokens from an OIDC "
+                "endpoint; mirror without --shallow")
+    return None
 
 
 _POSITIVE = {

@@ -12,7 +12,8 @@ inside its own loop.
 Requests on one connection are answered in order (the broker handles one at a time per
 connection), which is what keeps a partition's batches in order when several are in flight.
 
-Plain connections only: ``--shallow`` refuses TLS and SASL settings before it starts.
+Connections are secured as the client config says (TLS, mutual TLS, SASL PLAIN, SCRAM and
+unsecured OAUTHBEARER: ``wire_auth.py``), negotiated right after ApiVersions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import select
 import selectors
 import socket
+import ssl
 import struct
 import time
 from collections import deque
@@ -35,10 +37,17 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
 from kafka.protocol.producer.produce import ProduceRequest, ProduceResponse
 from kafka.protocol.producer.transaction import InitProducerIdRequest, InitProducerIdResponse
+from kafka.protocol.sasl import (
+    SaslAuthenticateRequest,
+    SaslAuthenticateResponse,
+    SaslHandshakeRequest,
+    SaslHandshakeResponse,
+)
 from kafka.record.default_records import DefaultRecordBatch
 
 from kmirror.errors import MirrorError
 from kmirror.kafka.batches import AbortedTransaction, RecordBatch, read_uvarint
+from kmirror.kafka.wire_auth import AuthenticationFailed, WireSecurity
 
 _log = logging.getLogger("kmirror.raw_io")
 
@@ -48,12 +57,13 @@ Callback = Callable[[Any, "WireError | None"], None]
 # Highest versions we speak: the last ones that name topics (13+ use topic ids).
 _MAX_VERSION = {
     ApiVersionsRequest: 0, MetadataRequest: 12, FetchRequest: 12, ProduceRequest: 12,
-    InitProducerIdRequest: 4,
+    InitProducerIdRequest: 4, SaslHandshakeRequest: 1, SaslAuthenticateRequest: 2,
 }
 _RESPONSE = {
     ApiVersionsRequest: ApiVersionsResponse, MetadataRequest: MetadataResponse,
     FetchRequest: FetchResponse, ProduceRequest: ProduceResponse,
     InitProducerIdRequest: InitProducerIdResponse,
+    SaslHandshakeRequest: SaslHandshakeResponse, SaslAuthenticateRequest: SaslAuthenticateResponse,
 }
 _SIZE = struct.Struct(">i")
 _CORRELATION = struct.Struct(">i")
@@ -160,16 +170,29 @@ class _Waiting:
 class _Connection:
     """One socket to one broker: framing, correlation ids, answers in order."""
 
-    def __init__(self, broker: Broker, client_id: str, label: str, timeout_s: float) -> None:
+    def __init__(self, broker: Broker, client_id: str, label: str, timeout_s: float,
+                 security: WireSecurity) -> None:
         self.broker, self.client_id, self.label = broker, client_id, label
         self.timeout_s = timeout_s
         where = f"{label}: broker {broker.host}:{broker.port}"
         self.where = where
         try:
-            self.sock = socket.create_connection((broker.host, broker.port), CONNECT_TIMEOUT_S)
+            plain = socket.create_connection((broker.host, broker.port), CONNECT_TIMEOUT_S)
         except OSError as exc:
             raise WireError(f"{where} does not accept connections ({exc})") from exc
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.sock = security.wrap(plain, broker.host)
+        except ssl.SSLCertVerificationError as exc:
+            plain.close()
+            raise AuthenticationFailed(
+                f"{where}: TLS: the broker's certificate is not trusted "
+                f"({exc.verify_message}); check ssl.ca.location and "
+                "ssl.endpoint.identification.algorithm"
+            ) from exc
+        except OSError as exc:
+            plain.close()
+            raise WireError(f"{where}: TLS handshake failed ({exc})") from exc
         self.sock.settimeout(timeout_s)
         self.waiting: deque[_Waiting] = deque()
         self.closed = False
@@ -178,7 +201,12 @@ class _Connection:
         self._body: bytearray | None = None
         self._filled = 0
         self.versions: dict[int, tuple[int, int]] = {}
-        self._negotiate()
+        try:
+            self._negotiate()
+            self._authenticate(security)
+        except BaseException:
+            self.close()
+            raise
 
     def _negotiate(self) -> None:
         response = self.call(ApiVersionsRequest, {}, 0)
@@ -186,6 +214,33 @@ class _Connection:
             code = KafkaCode.of(response.error_code)
             raise WireError(f"{self.where}: ApiVersions failed: {code.name}")
         self.versions = {k.api_key: (k.min_version, k.max_version) for k in response.api_keys}
+
+    def _authenticate(self, security: WireSecurity) -> None:
+        """The SASL exchange (KIP-152: SaslHandshake, then SaslAuthenticate rounds)."""
+        exchange = security.exchange()
+        if exchange is None:
+            return
+        how = security.describe()
+        handshake = self.call(SaslHandshakeRequest, {"mechanism": security.mechanism})
+        if handshake.error_code:
+            raise AuthenticationFailed(
+                f"{self.where}: the broker does not take {how} (it offers "
+                f"{', '.join(handshake.mechanisms) or 'none'}); check sasl.mechanism"
+            )
+        while not exchange.is_done():
+            answer = self.call(SaslAuthenticateRequest, {"auth_bytes": exchange.auth_bytes()})
+            if answer.error_code:
+                said = answer.error_message or KafkaCode.of(answer.error_code).name
+                raise AuthenticationFailed(
+                    f"{self.where}: authentication failed ({how}): {said}; check "
+                    "sasl.username and sasl.password"
+                )
+            try:
+                exchange.receive(answer.auth_bytes)
+            except ValueError as exc:  # SCRAM: the server's proof did not check out
+                raise AuthenticationFailed(f"{self.where}: {how}: {exc}") from exc
+        if not exchange.is_authenticated():
+            raise AuthenticationFailed(f"{self.where}: authentication failed ({how})")
 
     def version(self, request: Any) -> int:
         """The highest version of ``request`` both sides speak."""
@@ -258,7 +313,7 @@ class _Connection:
                     if not chunk:
                         raise ConnectionError("the broker closed the connection")
                     self._take(memoryview(chunk))
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as exc:
             self.fail(WireError(f"{self.where}: connection lost ({exc})"))
@@ -339,8 +394,10 @@ class RawCluster:
     """Connections to the brokers of one cluster, registered with a shared selector."""
 
     def __init__(self, bootstrap_servers: str, client_id: str, label: str,
-                 selector: selectors.BaseSelector, request_timeout_s: float = 30.0) -> None:
+                 selector: selectors.BaseSelector, request_timeout_s: float = 30.0,
+                 security: WireSecurity | None = None) -> None:
         self.label, self.client_id = label, client_id
+        self.security = security or WireSecurity()
         self.timeout_s = request_timeout_s
         self._selector = selector
         self._bootstrap = [_parse_address(a) for a in bootstrap_servers.split(",") if a.strip()]
@@ -358,7 +415,7 @@ class RawCluster:
         broker = self.brokers.get(node_id)
         if broker is None:
             raise WireError(f"{self.label}: broker {node_id} is not in the metadata")
-        conn = _Connection(broker, self.client_id, self.label, self.timeout_s)
+        conn = _Connection(broker, self.client_id, self.label, self.timeout_s, self.security)
         self._connections[node_id] = conn
         self._selector.register(conn.sock, selectors.EVENT_READ, conn)
         return conn
@@ -382,7 +439,7 @@ class RawCluster:
         for host, port in [*self._bootstrap, *known]:
             try:
                 conn = _Connection(Broker(-1, host, port), self.client_id, self.label,
-                                   self.timeout_s)
+                                   self.timeout_s, self.security)
             except WireError as exc:
                 errors.append(str(exc))
                 continue
@@ -538,8 +595,7 @@ class RawCluster:
 
 def _parse_address(address: str) -> tuple[str, int]:
     address = address.strip()
-    for prefix in ("PLAINTEXT://", "plaintext://"):
-        address = address.removeprefix(prefix)
+    address = address.split("://", 1)[-1]  # PLAINTEXT://, SASL_SSL://, ...
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "localhost", int(port or 9092)
 
@@ -551,9 +607,11 @@ class RawIO:
         self.selector = selectors.DefaultSelector()
 
     def cluster(self, bootstrap_servers: str, client_id: str, label: str,
-                request_timeout_s: float = 30.0) -> RawCluster:
+                request_timeout_s: float = 30.0,
+                security: WireSecurity | None = None) -> RawCluster:
         """Connections to one cluster, served by this selector."""
-        return RawCluster(bootstrap_servers, client_id, label, self.selector, request_timeout_s)
+        return RawCluster(bootstrap_servers, client_id, label, self.selector, request_timeout_s,
+                          security)
 
     def poll(self, timeout_s: float) -> int:
         """Serve answers that arrived (waiting up to ``timeout_s`` for the first)."""

@@ -54,6 +54,7 @@ from kmirror.kafka.raw_io import (
     decode_records,
 )
 from kmirror.kafka.reader import Key
+from kmirror.kafka.wire_auth import wire_security
 from kmirror.kafka.writer import QueueFull, SendFailure
 from kmirror.mirror.stream import BATCH_RECORDS, MirrorStream, StreamReport
 from kmirror.mirror.tracker import PartitionTrack
@@ -183,8 +184,10 @@ class ShallowStream(MirrorStream):
         client = source.client
         client_id = f"kmirror-{source.alias}-{stream_index}-shallow"
         self.io = RawIO()
-        self.src = self.io.cluster(source.bootstrap_servers, client_id, self.label)
-        self.dst = self.io.cluster(settings.target["bootstrap.servers"], client_id, "target")
+        self.src = self.io.cluster(source.bootstrap_servers, client_id, self.label,
+                                   security=wire_security(client))
+        self.dst = self.io.cluster(settings.target["bootstrap.servers"], client_id, "target",
+                                   security=wire_security(settings.target))
         self.max_wait_ms = min(int(client.get("fetch.wait.max.ms", "500")), 500)
         self.fetch_max_bytes = int(client.get("fetch.max.bytes", "16777216"))
         self.partition_max_bytes = int(client.get("max.partition.fetch.bytes", "1048576"))

@@ -431,8 +431,20 @@ def test_shallow_refuses_a_message_handler(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("side", ["source", "target"])
-def test_shallow_refuses_secured_connections_naming_the_file(tmp_path: Path, side: str) -> None:
-    secured = "security.protocol=SSL\n"
-    kwargs: dict[str, Any] = {side: (SOURCE_OK if side == "source" else TARGET_OK) + secured}
+@pytest.mark.parametrize("lines,refused", [
+    ("security.protocol=SSL\n", None),
+    ("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n", None),
+    ("security.protocol=SASL_SSL\nsasl.mechanism=GSSAPI\n", "sasl.mechanism=GSSAPI"),
+    ("security.protocol=SASL_SSL\nsasl.mechanism=OAUTHBEARER\n"
+     "sasl.oauthbearer.method=oidc\n", "sasl.mechanism=OAUTHBEARER"),
+])
+def test_shallow_secures_what_it_can_and_names_what_it_cannot(
+    tmp_path: Path, side: str, lines: str, refused: str | None
+) -> None:
+    kwargs: dict[str, Any] = {side: (SOURCE_OK if side == "source" else TARGET_OK) + lines}
+    if refused is None:
+        assert load(tmp_path, shallow=True, **kwargs).shallow
+        return
     problems = problems_of(tmp_path, shallow=True, **kwargs)
-    assert any(f"{side}.properties: security.protocol=SSL" in p for p in problems), problems
+    assert any(f"{side}.properties: {refused}" in p and "without --shallow" in p
+               for p in problems), problems
