@@ -99,6 +99,58 @@ def register(commands: Any) -> None:
         help="print every effective client setting (defaults, files, flags; secrets masked) "
         "and exit without connecting",
     )
+    failover = parser.add_argument_group(
+        "naming and failover", "see docs/failover.md",
+    )
+    failover.add_argument(
+        "--replication.policy", dest="replication_policy", default="identity",
+        metavar="POLICY", help="identity (default: target topics keep their names), prefix "
+        "(SOURCEALIAS.topic, never mirrored back into SOURCEALIAS), or MODULE:CLASS",
+    )
+    failover.add_argument(
+        "--replication.policy.separator", dest="replication_policy_separator", default=".",
+        metavar="SEP", help="what joins alias and topic with --replication.policy prefix "
+        "(default .)",
+    )
+    failover.add_argument(
+        "--source.alias", dest="source_alias", metavar="NAME",
+        help="the source cluster's name (one --consumer.config only; default: its "
+        "kmirror.cluster.alias key, else the file name)",
+    )
+    failover.add_argument(
+        "--target.alias", dest="target_alias", metavar="NAME",
+        help="the target cluster's name (default: the producer config's kmirror.cluster.alias "
+        "key, else the file name)",
+    )
+    failover.add_argument(
+        "--provenance.header", dest="provenance_header", action="store_true",
+        help="mark mirrored records with a kmirror.provenance header naming the cluster they "
+        "were born in, and never mirror a record back into it (active-active with identity "
+        "names)",
+    )
+    failover.add_argument(
+        "--exactly-once", dest="exactly_once", action="store_true",
+        help="transactional writes: records and source positions committed atomically in the "
+        "target; no duplicates for read_committed readers, even after a crash",
+    )
+    failover.add_argument(
+        "--emit.offset.syncs", dest="emit_offset_syncs", type=_bool, default=True,
+        metavar="BOOL", help="record source->target offset pairs in the target topic "
+        "kmirror.offset-syncs, for `kmirror offsets translate` (default true)",
+    )
+    failover.add_argument(
+        "--sync.group.offsets", dest="sync_group_offsets", action="store_true",
+        help="keep translating the source's consumer groups onto the target (groups with no "
+        "active members there)",
+    )
+    failover.add_argument(
+        "--sync.group.offsets.groups", dest="sync_group_offsets_groups", default=".*",
+        metavar="REGEX", help="which groups --sync.group.offsets translates (default .*)",
+    )
+    failover.add_argument(
+        "--sync.group.offsets.interval.ms", dest="sync_group_offsets_interval_ms", type=int,
+        default=60000, metavar="MS", help="how often (default 60000)",
+    )
     observe = parser.add_argument_group("observability")
     observe.add_argument(
         "--metrics.port", dest="metrics_port", type=int, default=DEFAULT_METRICS_PORT,
@@ -152,6 +204,16 @@ def _run(args: argparse.Namespace) -> int:
         topic_refresh_interval_ms=args.topic_refresh_interval_ms,
         until_caught_up=args.until_caught_up,
         shallow=args.shallow,
+        replication_policy=args.replication_policy,
+        replication_policy_separator=args.replication_policy_separator,
+        source_alias=args.source_alias,
+        target_alias=args.target_alias,
+        provenance_header=args.provenance_header,
+        exactly_once=args.exactly_once,
+        emit_offset_syncs=args.emit_offset_syncs,
+        sync_group_offsets=args.sync_group_offsets,
+        sync_group_offsets_groups=args.sync_group_offsets_groups,
+        sync_group_offsets_interval_ms=args.sync_group_offsets_interval_ms,
     )
     if args.print_config:
         _print_config(settings)

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from kmirror.config.settings import connection_settings_from_file
+from kmirror.config.settings import cluster_alias, connection_settings_from_file
 from kmirror.errors import BadInputError, ConfigError
 from kmirror.topics.filter import RegexTopicFilter
+from kmirror.topics.naming import PROVENANCE_HEADER, load_policy
 from kmirror.verify import KINDS, PartitionResult, compare, totals, verdict
 
 
@@ -41,6 +42,14 @@ def register(commands: Any) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="also fail on duplicates and extra records")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--replication.policy", dest="replication_policy", default="identity",
+        metavar="POLICY", help="how the mirror named target topics (as for run; default "
+        "identity)")
+    parser.add_argument("--replication.policy.separator", dest="replication_policy_separator",
+                        default=".", metavar="SEP")
+    parser.add_argument("--source.alias", dest="source_alias", metavar="NAME",
+                        help="the source cluster's alias (as for run)")
     parser.set_defaults(handler=_verify)
 
 
@@ -61,6 +70,8 @@ def _verify(args: argparse.Namespace) -> int:
     from kmirror.kafka.scan import PartitionScanner
 
     topic_filter = RegexTopicFilter(args.include, args.exclude)
+    policy = load_policy(args.replication_policy, args.replication_policy_separator)
+    alias = args.source_alias or cluster_alias(args.consumer_config, "source")
     source_settings = _side(args.consumer_config, args.source_bootstrap, "C",
                             "--source.bootstrap.servers")
     target_settings = _side(args.producer_config, args.target_bootstrap, "P",
@@ -89,22 +100,24 @@ def _verify(args: argparse.Namespace) -> int:
         task = progress.add_task("verifying", total=sum(h - lo for _, _, (lo, h) in plan))
         for topic, partition, (s_low, s_high) in plan:
             result = PartitionResult(topic, partition)
-            if topic not in target_topics or partition >= target_topics[topic]:
+            copy = policy.target_topic(alias, topic)
+            if copy not in target_topics or partition >= target_topics[copy]:
                 result.missing = s_high - s_low
-                result.first_problem = f"partition {partition} does not exist on the target"
+                result.first_problem = (f"partition {partition} does not exist on the target "
+                                        f"(topic {copy})")
                 results.append(result)
                 progress.advance(task, s_high - s_low)
                 continue
-            t_low, t_high = target.bounds(topic, partition)
+            t_low, t_high = target.bounds(copy, partition)
             if args.from_timestamp is not None:
                 s_low = _from_time(source, topic, partition, args.from_timestamp, s_low, s_high)
-                t_low = _from_time(target, topic, partition, args.from_timestamp, t_low, t_high)
+                t_low = _from_time(target, copy, partition, args.from_timestamp, t_low, t_high)
             result.source_range, result.target_range = (s_low, s_high), (t_low, t_high)
             counted = _counting(source.records(topic, partition, s_low, s_high),
                                 lambda n: progress.advance(task, n))
-            src: Iterator[Any] = ((o, (k, v, h, ts)) for o, k, v, h, ts in counted)
-            dst: Iterator[Any] = ((o, (k, v, h, ts)) for o, k, v, h, ts in
-                   target.records(topic, partition, t_low, t_high))
+            src: Iterator[Any] = ((o, (k, v, _own(h), ts)) for o, k, v, h, ts in counted)
+            dst: Iterator[Any] = ((o, (k, v, _own(h), ts)) for o, k, v, h, ts in
+                   target.records(copy, partition, t_low, t_high))
             if s_low > 0 and args.from_timestamp is None:
                 src, dst = _align(result, src, dst, s_low)
             results.append(compare(result, src, dst))
@@ -114,6 +127,13 @@ def _verify(args: argparse.Namespace) -> int:
     total = totals(results)
     _print(results, total, elapsed, args.json)
     return verdict(total, args.strict)
+
+
+def _own(headers: Any) -> Any:
+    """Headers without kmirror's provenance mark (--provenance.header adds it on the way)."""
+    if not headers or not any(name == PROVENANCE_HEADER for name, _ in headers):
+        return headers
+    return tuple((name, value) for name, value in headers if name != PROVENANCE_HEADER)
 
 
 def _from_time(scanner: Any, topic: str, partition: int, ts: int, low: int, high: int) -> int:

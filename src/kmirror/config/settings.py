@@ -19,6 +19,7 @@ from kmirror.config.properties import read_properties
 from kmirror.config.providers import provided_keys
 from kmirror.config.providers import resolve as resolve_placeholders
 from kmirror.errors import ConfigError
+from kmirror.topics.naming import ReplicationPolicy, load_policy
 
 DEFAULT_GROUP_ID = "kmirror"
 
@@ -104,7 +105,24 @@ class MirrorSettings:
     topic_refresh_interval_ms: int = 10000
     until_caught_up: bool = False
     shallow: bool = False
+    replication_policy: str = "identity"
+    replication_policy_separator: str = "."
+    target_alias: str = "target"
+    provenance_header: bool = False
+    exactly_once: bool = False
+    emit_offset_syncs: bool = True
+    sync_group_offsets: bool = False
+    sync_group_offsets_groups: str = ".*"
+    sync_group_offsets_interval_ms: int = 60000
     warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def policy(self) -> ReplicationPolicy:
+        """The naming policy (built anew: policies need not pickle to stream processes)."""
+        return load_policy(self.replication_policy, self.replication_policy_separator)
+
+    def target_topic(self, source: SourceCluster, topic: str) -> str:
+        """The target topic that mirrors ``topic`` of ``source``."""
+        return self.policy().target_topic(source.alias, topic)
 
     @property
     def target_admin_settings(self) -> dict[str, str]:
@@ -184,12 +202,19 @@ def load_mirror_settings(
     sources: list[SourceCluster] = []
     aliases: set[str] = set()
     shallow = bool(options.get("shallow"))
+    source_alias = str(options.pop("source_alias", None) or "")
+    target_alias = str(options.pop("target_alias", None) or "")
+    if source_alias and len(consumer_configs) > 1:
+        problems.append("--source.alias names one source cluster: with several "
+                        "--consumer.config files write kmirror.cluster.alias in each")
     for path in consumer_configs:
         client = load_client_config(path, "C", problems, warnings)
         if client is None:
             continue
         shallow |= _shallow_key(path, client.pop("shallow.iterator.enable", None), problems)
-        alias = base = client.pop("kmirror.cluster.alias", None) or Path(path).stem
+        given = client.pop("kmirror.cluster.alias", None)
+        alias = base = (source_alias if len(consumer_configs) == 1 else None) or given or (
+            Path(path).stem)
         suffix = 1
         while alias in aliases:
             suffix += 1
@@ -204,6 +229,10 @@ def load_mirror_settings(
             warnings.append(f"{producer_config}: shallow.iterator.enable: a consumer setting "
                             "in the producer config: ignored (move it to the --consumer.config "
                             "file, or use --shallow)")
+        if target is not None:
+            given = target.pop("kmirror.cluster.alias", None)
+            options["target_alias"] = target_alias or given or Path(producer_config).stem
+    _check_naming(options, sources, problems)
     _check_positive(options, problems)
     options["shallow"] = shallow
     if shallow:
@@ -231,6 +260,37 @@ def _shallow_key(path: str, value: str | None, problems: list[str]) -> bool:
         problems.append(f"{path}: shallow.iterator.enable={value}: write true or false")
         return False
     return value.strip().lower() == "true"
+
+
+def _check_naming(options: Mapping[str, object], sources: Sequence[SourceCluster],
+                  problems: list[str]) -> None:
+    """A policy that loads, aliases a prefix can use, and what --exactly-once cannot do."""
+    name = str(options.get("replication_policy") or "identity")
+    separator = str(options.get("replication_policy_separator") or ".")
+    try:
+        load_policy(name, separator)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if name == "prefix":
+        for source in sources:
+            if separator in source.alias:
+                problems.append(
+                    f"{source.config_file}: source alias {source.alias!r} contains the "
+                    f"separator {separator!r}, so its remote topics could not be told apart: "
+                    "set kmirror.cluster.alias (or --source.alias) to a name without it"
+                )
+        if str(options.get("target_alias")) in {s.alias for s in sources}:
+            problems.append(
+                f"the target alias {options.get('target_alias')!r} is also a source alias: "
+                "give the clusters different names (kmirror.cluster.alias or --source.alias / "
+                "--target.alias)"
+            )
+    if options.get("exactly_once") and options.get("shallow"):
+        problems.append("--exactly-once writes through transactions, which --shallow's own "
+                        "producer does not speak: drop one of them")
+    if options.get("provenance_header") and options.get("shallow"):
+        problems.append("--provenance.header adds a header to each record, which --shallow "
+                        "(batches forwarded whole) cannot: drop one of them")
 
 
 def _check_shallow(options: Mapping[str, object], paths: Sequence[str],
@@ -286,3 +346,12 @@ def _check_positive(options: Mapping[str, object], problems: list[str]) -> None:
         problems.append(
             f"--replication.factor {rf}: must be at least 1 (or -1 for the target's default)"
         )
+
+
+def cluster_alias(path: str | None, default: str) -> str:
+    """A config file's cluster alias: its ``kmirror.cluster.alias`` key, else the file's name
+    (as ``kmirror run`` names it), else ``default``."""
+    if not path:
+        return default
+    raw = read_properties(path, []) or {}
+    return raw.get("kmirror.cluster.alias") or Path(path).stem

@@ -201,6 +201,7 @@ class ShallowStream(MirrorStream):
         self._reported_batches: Counter[str] = Counter()
         self._src_leaders: dict[Key, int] = {}
         self._dst_leaders: dict[Key, int] = {}
+        self._from_target: dict[str, str] = {}  # target topic -> source topic
         self._src_stale = self._dst_stale = True
         self._next_metadata = 0.0
         self._fetching: set[int] = set()  # source brokers with a fetch in flight
@@ -217,7 +218,7 @@ class ShallowStream(MirrorStream):
 
     def _assigned(self, keys: list[Key]) -> None:
         super()._assigned(keys)  # the reader paused them: the consumer never fetches
-        self._warn_on_recompression({topic for topic, _ in keys})
+        self._warn_on_recompression({self.target_topic(topic) for topic, _ in keys})
         committed = self.tracker.committed
         missing = [k for k in keys if k not in committed]
         starts = dict(committed)
@@ -315,7 +316,12 @@ class ShallowStream(MirrorStream):
                 self._src_leaders = self.src.metadata(topics).leaders
                 self._src_stale = any(self._src_leaders.get(k, -1) < 0 for k in self.parts)
             if self._dst_stale:
-                self._dst_leaders = self.dst.metadata(topics).leaders
+                names = {self.target_topic(t): t for t in topics}
+                self._from_target.update(names)
+                self._dst_leaders = {  # by source partition
+                    (names[t], p): node
+                    for (t, p), node in self.dst.metadata(names).leaders.items() if t in names
+                }
                 self._dst_stale = any(self._dst_leaders.get(k, -1) < 0 for k in self.parts)
         except WireError as exc:
             self._warn("metadata", f"{exc}; retrying")
@@ -471,7 +477,8 @@ class ShallowStream(MirrorStream):
             if record.offset < item.wanted:
                 continue
             try:
-                self.writer.send(topic, partition, record.key, record.value, record.headers,
+                self.writer.send(self.target_topic(topic), partition, record.key, record.value,
+                                 record.headers,
                                  record.timestamp_ms, sink, record.offset)
             except QueueFull:
                 return False
@@ -498,7 +505,8 @@ class ShallowStream(MirrorStream):
             part.node = node
             track = self.tracker.track(*key)
             track.sent(batch.base_offset)
-            data[key] = rewrite_for_produce(batch, producer_id, epoch, item.sequence)
+            data[(self.target_topic(key[0]), key[1])] = rewrite_for_produce(
+                batch, producer_id, epoch, item.sequence)
         try:
             self.dst.produce(node, data, PRODUCE_TIMEOUT_MS,
                              lambda results, error: self._produced(request, items, results,
@@ -515,7 +523,7 @@ class ShallowStream(MirrorStream):
                 self._again(key, request)
             return
         for result in results:
-            key = (result.topic, result.partition)
+            key = (self._from_target.get(result.topic, result.topic), result.partition)
             item = items.get(key)
             part = self.parts.get(key)
             if item is None or part is None or item.request != request or (

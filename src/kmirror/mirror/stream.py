@@ -28,6 +28,7 @@ from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, TargetWriter
 from kmirror.mirror.handler import MessageHandler, MirrorRecord, load_handler
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.topics.filter import RegexTopicFilter
+from kmirror.topics.naming import PROVENANCE_HEADER, TopicSelection
 from kmirror.topics.plan import TopicSync
 
 _log = logging.getLogger("kmirror.stream")
@@ -81,6 +82,13 @@ class MirrorStream:
         self.settings, self.source, self.index = settings, source, stream_index
         self._report_to, self._should_stop = report, should_stop
         self.filter = RegexTopicFilter(settings.include, settings.exclude)
+        self.selection = TopicSelection(self.filter.should_mirror, settings.policy(),
+                                        source.alias, settings.target_alias)
+        self.target_topic = self.selection.target_topic
+        # --provenance.header: the header value this mirror adds, and the one it never sends
+        # back (records born in the target cluster).
+        self._born_here = source.alias.encode()
+        self._born_there = settings.target_alias.encode()
         self.tracker = OffsetTracker()
         self.handler: MessageHandler | None = (
             load_handler(settings.message_handler, settings.message_handler_args)
@@ -92,6 +100,7 @@ class MirrorStream:
             Admin(source.admin_settings, label),
             Admin(settings.target_admin_settings, "target"),
             settings.replication_factor,
+            rename=self.target_topic,
         )
         # Checkpoint acknowledgements (see kmirror.kafka.writer) unless a handler may send a
         # record elsewhere or several times, or the writer only carries the batches --shallow
@@ -205,7 +214,7 @@ class MirrorStream:
             # look again at the next refresh; the consumer reconnects by itself.
             _log.warning("%s; keeping the current subscription", exc)
             return
-        topics = [t for t in available if self.filter.should_mirror(t)]
+        topics = [t for t in available if self.selection.selects(t)]
         if self.reader.subscribe(topics):
             _log.debug("stream %d subscribed to %d topic(s)", self.index, len(topics))
 
@@ -215,6 +224,8 @@ class MirrorStream:
         tracks: dict[Key, Any] = {}
         send = self.writer.send
         handler = self.handler
+        target_topic = self.target_topic
+        provenance = self.settings.provenance_header
         stats = self.stats
         by_topic = stats.by_topic
         count = size = 0
@@ -232,9 +243,20 @@ class MirrorStream:
             offset = msg.offset()
             value = msg.value()
             try:
-                if handler is None:
+                if provenance:
+                    headers = self._with_provenance(msg.headers())
+                    if headers is None:  # born in the target cluster: never send it back
+                        track.consumed(offset)
+                        continue
+                    if handler is not None:
+                        self._send_handled(msg, track, headers)
+                    else:
+                        send(target_topic(topic), partition, msg.key(), value, headers,
+                             msg.timestamp()[1], track, offset)
+                        track.sent(offset)
+                elif handler is None:
                     send(
-                        topic, partition, msg.key(), value, msg.headers(),
+                        target_topic(topic), partition, msg.key(), value, msg.headers(),
                         msg.timestamp()[1], track, offset,
                     )
                     track.sent(offset)
@@ -261,11 +283,21 @@ class MirrorStream:
             self._last_sent_timestamp_ms = batch[-1].timestamp()[1]
         return []
 
-    def _send_handled(self, msg: Any, track: Any) -> None:
+    def _with_provenance(self, headers: list[tuple[str, bytes | None]] | None
+                         ) -> list[tuple[str, bytes | None]] | None:
+        """The headers to send with a record (its birthplace added if it has none yet), or
+        None when the record was born in the target cluster: sending it back closes a loop."""
+        for name, value in headers or ():
+            if name == PROVENANCE_HEADER:
+                return None if value == self._born_there else headers
+        return [*(headers or ()), (PROVENANCE_HEADER, self._born_here)]
+
+    def _send_handled(self, msg: Any, track: Any,
+                      headers: list[tuple[str, bytes | None]] | None = None) -> None:
         assert self.handler is not None
         record = MirrorRecord(
-            msg.topic(), msg.partition(), msg.key(), msg.value(), msg.headers(),
-            msg.timestamp()[1],
+            msg.topic(), msg.partition(), msg.key(), msg.value(),
+            msg.headers() if headers is None else headers, msg.timestamp()[1],
         )
         outputs = list(self.handler.handle(record))
         offset = msg.offset()
@@ -276,7 +308,7 @@ class MirrorStream:
             raise QueueFull
         for out in outputs:
             self.writer.send(
-                out.topic, msg.partition(), out.key, out.value, out.headers,
+                self.target_topic(out.topic), msg.partition(), out.key, out.value, out.headers,
                 out.timestamp_ms, track, offset,
             )
             track.sent(offset)

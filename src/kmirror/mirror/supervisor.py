@@ -37,6 +37,7 @@ from kmirror.mirror.stream import MirrorStream, StreamReport
 from kmirror.observe.server import StatusServer
 from kmirror.observe.view import live_table
 from kmirror.topics.filter import RegexTopicFilter
+from kmirror.topics.naming import IdentityPolicy, TopicSelection
 from kmirror.topics.plan import TopicAction, TopicSync
 
 _log = logging.getLogger("kmirror")
@@ -62,6 +63,7 @@ class SourcePlan:
     sync: TopicSync
     groups: GroupReader
     topics: dict[str, int]  # selected topic -> partitions
+    selection: TopicSelection
     actions: list[TopicAction] = field(default_factory=list)
     goals: dict[Key, int] = field(default_factory=dict)  # --until-caught-up end offsets
 
@@ -153,16 +155,21 @@ class Supervisor:
         for source in self.settings.sources:
             label = f"source cluster '{source.alias}' ({source.bootstrap_servers})"
             admin = Admin(source.admin_settings, label)
-            if admin.cluster_id() == target_id:
+            policy = self.settings.policy()
+            if admin.cluster_id() == target_id and isinstance(policy, IdentityPolicy):
                 raise ConfigError([
                     f"{source.config_file}: the source cluster ({source.bootstrap_servers}) is "
                     f"the target cluster ({self.settings.target['bootstrap.servers']}): "
                     "mirroring a cluster into itself under the same topic names would copy "
-                    "every record again and again; point --producer.config at another cluster"
+                    "every record again and again; point --producer.config at another "
+                    "cluster, or give copies other names with --replication.policy prefix"
                 ])
-            sync = TopicSync(admin, target, self.settings.replication_factor)
+            selection = TopicSelection(self.filter.should_mirror, policy, source.alias,
+                                       self.settings.target_alias)
+            sync = TopicSync(admin, target, self.settings.replication_factor,
+                             rename=selection.target_topic)
             groups = GroupReader(source.admin_settings, label)
-            self.plans.append(SourcePlan(source, admin, sync, groups, {}))
+            self.plans.append(SourcePlan(source, admin, sync, groups, {}, selection))
         for plan in self.plans:
             self._refresh(plan, first=True)
             if self.settings.until_caught_up:
@@ -171,7 +178,15 @@ class Supervisor:
 
     def _refresh(self, plan: SourcePlan, first: bool = False) -> None:
         all_topics = plan.admin.topics()
-        selected = {t: n for t, n in all_topics.items() if self.filter.should_mirror(t)}
+        selected = {t: n for t, n in all_topics.items() if plan.selection.selects(t)}
+        if first:
+            for topic in sorted(all_topics):
+                if self.filter.should_mirror(topic) and plan.selection.loops_back(topic):
+                    self.out(
+                        f"  {plan.source.alias} -> {self.settings.target_alias}: {topic}: not "
+                        f"mirrored: a copy of a topic of '{self.settings.target_alias}' "
+                        "(mirroring it back would close a loop)"
+                    )
         new = sorted(set(selected) - set(plan.topics))
         grown = sorted(t for t, n in selected.items() if t in plan.topics and plan.topics[t] < n)
         if not selected:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,12 +82,14 @@ def mirrored_configs(configs: Mapping[str, str]) -> dict[str, str]:
 
 
 def plan_topics(
-    sources: Iterable[TopicInfo], target_partitions: Mapping[str, int]
+    sources: Iterable[TopicInfo], target_partitions: Mapping[str, int],
+    rename: Callable[[str], str] = str,
 ) -> list[TopicAction]:
-    """One action per source topic (identity naming: the target topic has the same name)."""
+    """One action per source topic; ``rename`` names its target topic (the naming policy)."""
     actions = []
     for topic in sorted(sources, key=lambda t: t.name):
-        existing = target_partitions.get(topic.name, 0)
+        target_topic = rename(topic.name)
+        existing = target_partitions.get(target_topic, 0)
         if existing == 0:
             action = CREATE
         elif existing < topic.partitions:
@@ -98,7 +100,7 @@ def plan_topics(
             action = OK
         configs = mirrored_configs(topic.configs) if action == CREATE else {}
         actions.append(
-            TopicAction(topic.name, topic.name, topic.partitions, existing, action, configs)
+            TopicAction(topic.name, target_topic, topic.partitions, existing, action, configs)
         )
     return actions
 
@@ -133,9 +135,11 @@ class TopicSync:
     """Makes sure target topics exist with at least the source's partitions."""
 
     def __init__(
-        self, source: SourceAdmin, target: TargetAdmin, replication_factor: int = -1
+        self, source: SourceAdmin, target: TargetAdmin, replication_factor: int = -1,
+        rename: Callable[[str], str] = str,
     ) -> None:
         self._source, self._target = source, target
+        self._rename = rename
         self._replication_factor = replication_factor
         self._ready: dict[str, int] = {}  # target topic -> partitions known to exist
         self._lock = threading.Lock()
@@ -143,7 +147,7 @@ class TopicSync:
     def plan(self, topics: Iterable[str]) -> list[TopicAction]:
         """The actions for these source topics, computed from fresh metadata."""
         described = self._source.describe(list(topics))
-        return plan_topics(described.values(), self._target.topics())
+        return plan_topics(described.values(), self._target.topics(), self._rename)
 
     def ensure(self, partitions: Mapping[str, int]) -> list[TopicAction]:
         """Make sure each topic has at least the given partitions on the target.
@@ -152,7 +156,8 @@ class TopicSync:
         already known to be large enough cost nothing. Returns the actions taken.
         """
         with self._lock:
-            missing = {t: n for t, n in partitions.items() if self._ready.get(t, 0) < n}
+            missing = {t: n for t, n in partitions.items()
+                       if self._ready.get(self._rename(t), 0) < n}
             if not missing:
                 return []
             actions = self.plan(missing)

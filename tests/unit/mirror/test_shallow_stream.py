@@ -88,7 +88,8 @@ def _stream(position: int = 100) -> tuple[ShallowStream, FakeTarget, FakeWriter]
         tracker=OffsetTracker(), stopped={}, stats=StreamReport("src", 0), writer=writer,
         dst=target, parts={KEY: _Partition(KEY, position)}, _dst_leaders={KEY: NODE},
         _producer=PRODUCER, _new_producer_id=False, _requests=0, offset_map=OffsetMap(),
-        batches=Counter(), _warned={}, isolation=0, label="source",
+        batches=Counter(), _warned={}, isolation=0, label="source", target_topic=str,
+        _from_target={},
     )
     stream.tracker.track(*KEY).consumed(position - 1)
     return stream, target, writer

@@ -1,0 +1,1 @@
+"""Offset syncs and consumer-group offset translation (failover onto the target)."""
