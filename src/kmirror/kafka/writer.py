@@ -114,6 +114,9 @@ class TargetWriter:
         self._retries_by_client: dict[str, int] = {}
         self._retries_reported = 0
         self._latency: list[float] = []
+        # Per-record mode: the newest (source offset, target offset) acknowledged per target
+        # partition, for offset syncs (None: not wanted).
+        self.last_acked: dict[tuple[str, int], tuple[int, int]] | None = None
         self.max_messages = int(settings.get("queue.buffering.max.messages", "100000"))
         self.max_kbytes = int(settings.get("queue.buffering.max.kbytes", "1048576"))
 
@@ -179,6 +182,8 @@ class TargetWriter:
     def _delivered(self, sink: AckSink, source_offset: int, err: Any, msg: Any) -> None:
         if err is None:
             sink.acked(source_offset)
+            if self.last_acked is not None:
+                self.last_acked[(msg.topic(), msg.partition())] = (source_offset, msg.offset())
             self._acks += 1
             if self._acks % LATENCY_SAMPLE_EVERY == 0:
                 timestamp_ms = msg.timestamp()[1]
@@ -270,3 +275,45 @@ class TargetWriter:
         self.flush(timeout_s)
         self._producers.clear()
         self._by_partition.clear()
+
+
+class SyncWriter:
+    """Writes offset syncs (small JSON records) to the target's sync topic, in the background.
+
+    A sync that cannot be written is not worth stopping the mirror for: the first failure is
+    logged as a warning (translation just gets coarser), later ones at debug level.
+    """
+
+    def __init__(self, settings: Mapping[str, str], topic: str) -> None:
+        self.topic = topic
+        self._warned = False
+        self._producer = Producer({
+            **settings, "logger": client_logger(), "linger.ms": 200,
+            "client.id": f"{settings.get('client.id', 'kmirror')}-syncs",
+            "on_delivery": self._delivered,
+        })
+
+    def write(self, key: bytes, value: bytes) -> None:
+        """Queue one sync record."""
+        try:
+            self._producer.produce(self.topic, value, key)
+        except (BufferError, KafkaException) as exc:
+            self._warn(str(exc))
+        self._producer.poll(0)
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._warn(err.str())
+
+    def _warn(self, reason: str) -> None:
+        if not self._warned:
+            self._warned = True
+            _log.warning("cannot write offset syncs to the target topic %s (%s): kmirror "
+                         "offsets translate will be coarser; --emit.offset.syncs false turns "
+                         "them off", self.topic, reason)
+        else:
+            _log.debug("offset sync not written: %s", reason)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Send what is queued."""
+        self._producer.flush(timeout_s)

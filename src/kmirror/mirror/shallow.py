@@ -562,6 +562,10 @@ class ShallowStream(MirrorStream):
             _advance(track, part.skipped_to)
         if target_base >= 0:  # a duplicate's answer may not carry it
             self.offset_map.record(part.key, batch.base_offset, target_base, batch.records_count)
+            if self.syncs is not None:  # offset deltas travel with the batch: one to one
+                self.syncs.exact_pair(part.key, batch.last_offset,
+                                      target_base + batch.last_offset_delta,
+                                      run=(batch.base_offset, target_base))
         self.batches[WHOLE] += 1
         self._count(part.key[0], batch.records_count, batch.size_bytes)
         if self.offset_map.recorded % 64 == 1 and batch.max_timestamp > 0:

@@ -24,11 +24,13 @@ from kmirror.kafka.acls import acl_line
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.reader import Key, SourceReader
 from kmirror.kafka.scan import locate_records
-from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, TargetWriter
+from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, SyncWriter, TargetWriter
 from kmirror.mirror.handler import MessageHandler, MirrorRecord, load_handler
+from kmirror.mirror.offset_syncs import SyncRecorder
 from kmirror.mirror.tracker import OffsetTracker
+from kmirror.offsets.syncs import OffsetSync, encode, slots
 from kmirror.topics.filter import RegexTopicFilter
-from kmirror.topics.naming import PROVENANCE_HEADER, TopicSelection
+from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, PROVENANCE_HEADER, TopicSelection
 from kmirror.topics.plan import TopicSync
 
 _log = logging.getLogger("kmirror.stream")
@@ -96,9 +98,10 @@ class MirrorStream:
         )
         label = f"source cluster '{source.alias}' ({source.bootstrap_servers})"
         self.label = label
+        self._target_admin = Admin(settings.target_admin_settings, "target")
         self.sync = TopicSync(
             Admin(source.admin_settings, label),
-            Admin(settings.target_admin_settings, "target"),
+            self._target_admin,
             settings.replication_factor,
             rename=self.target_topic,
         )
@@ -124,6 +127,42 @@ class MirrorStream:
         self._next_bp_report = 0.0
         self._unchecked = False  # records sent since the last checkpoint
         self._last_sent_timestamp_ms = 0
+        self.syncs: SyncRecorder | None = None
+        self._sync_writer: SyncWriter | None = None
+        if settings.emit_offset_syncs:
+            self._sync_writer = SyncWriter(
+                {**settings.target, "client.id": f"kmirror-{source.alias}-{stream_index}"},
+                OFFSET_SYNCS_TOPIC)
+            self.syncs = SyncRecorder(source.alias, self.target_topic, self._target_ends,
+                                      self._write_sync)
+            if self.writer.per_record_acks and self.handler is None:
+                self.writer.last_acked = {}
+
+    # --- offset syncs ------------------------------------------------------------------------
+
+    def _target_ends(self, keys: list[Key]) -> dict[Key, int]:
+        try:
+            return self._target_admin.end_offsets(keys)
+        except MirrorError as exc:
+            _log.debug("offset syncs: cannot read the target's end offsets: %s", exc)
+            return {}
+
+    def _write_sync(self, sync: OffsetSync) -> None:
+        assert self._sync_writer is not None
+        for slot in slots(time.time()):
+            self._sync_writer.write(*encode(sync, slot))
+
+    def _record_syncs(self) -> None:
+        """Write the offset syncs that are due (every record sent has been acknowledged)."""
+        if self.syncs is None:
+            return
+        if self.writer.last_acked:
+            sources = {self.target_topic(t): t for t, _ in self.assigned}
+            acked, self.writer.last_acked = self.writer.last_acked, {}
+            for (topic, partition), (upstream, downstream) in acked.items():
+                if topic in sources:
+                    self.syncs.exact_pair((sources[topic], partition), upstream, downstream)
+        self.syncs.sync()
 
     # --- rebalance callbacks (run inside reader.poll_batch) ---------------------------------
 
@@ -139,6 +178,8 @@ class MirrorStream:
             self.tracker.track(*key).consumed(offset - 1)
         self.tracker.mark_committed(start)
         self.assigned.update(keys)
+        if self.syncs is not None:
+            self.syncs.assigned(keys)
         self.stats.rebalances += 1
         if self._backpressure:
             self.reader.pause(keys)
@@ -162,6 +203,8 @@ class MirrorStream:
         keys = list(keys)
         self.tracker.forget(keys)
         self.assigned.difference_update(keys)
+        if self.syncs is not None:
+            self.syncs.forget(keys)
         for key in keys:
             self.stopped.pop(key, None)
 
@@ -411,7 +454,10 @@ class MirrorStream:
         record sent so far counts as acknowledged (checkpoint mode)."""
         if self.writer.refusals:
             self._attribute_refusals()
-        for track in self.tracker.tracks.values():
+        syncs = self.syncs
+        for key, track in self.tracker.tracks.items():
+            if syncs is not None and track.pending and track.failed_offset is None:
+                syncs.checkpointed(key, len(track.pending), track.pending[0], track.pending[-1])
             track.acked_all()
         if self._last_sent_timestamp_ms > 0:
             self.writer.add_latency_sample(time.time() - self._last_sent_timestamp_ms / 1000)
@@ -458,10 +504,13 @@ class MirrorStream:
                 ))
 
     def _commit(self, keys: Iterable[Key] | None = None) -> None:
+        settled = True
         if self._unchecked and not self.writer.per_record_acks:
             # Commits follow a checkpoint; without one (target slow or down) they stay at the
             # first record sent since the last one, which is always safe.
-            self._wait_for_checkpoint(COMMIT_FLUSH_TIMEOUT_S)
+            settled = self._wait_for_checkpoint(COMMIT_FLUSH_TIMEOUT_S)
+        if settled:
+            self._record_syncs()
         self._sync_positions()
         offsets = self.tracker.to_commit(keys)
         if offsets:
@@ -519,6 +568,8 @@ class MirrorStream:
                 self._error = self._error or str(exc)
             self._commit()
             self.reader.close()
+            if self._sync_writer is not None:
+                self._sync_writer.close()
         finally:
             self._report(finished=True)
         return 1 if self._error else 0

@@ -37,7 +37,7 @@ from kmirror.mirror.stream import MirrorStream, StreamReport
 from kmirror.observe.server import StatusServer
 from kmirror.observe.view import live_table
 from kmirror.topics.filter import RegexTopicFilter
-from kmirror.topics.naming import IdentityPolicy, TopicSelection
+from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, IdentityPolicy, TopicSelection
 from kmirror.topics.plan import TopicAction, TopicSync
 
 _log = logging.getLogger("kmirror")
@@ -170,11 +170,23 @@ class Supervisor:
                              rename=selection.target_topic)
             groups = GroupReader(source.admin_settings, label)
             self.plans.append(SourcePlan(source, admin, sync, groups, {}, selection))
+        if self.settings.emit_offset_syncs:
+            self._create_sync_topic()
         for plan in self.plans:
             self._refresh(plan, first=True)
             if self.settings.until_caught_up:
                 plan.goals = plan.admin.end_offsets(_partitions(plan.topics))
         self._print_plan()
+
+    def _create_sync_topic(self) -> None:
+        """The target's compacted topic for offset syncs (see kmirror.offsets.syncs)."""
+        try:
+            self._target_admin.create_topic(OFFSET_SYNCS_TOPIC, 1,
+                                            self.settings.replication_factor,
+                                            {"cleanup.policy": "compact"})
+        except KmirrorError as exc:
+            self.out(f"warning: offset syncs are off: {exc} (or run with --emit.offset.syncs "
+                     "false)")
 
     def _refresh(self, plan: SourcePlan, first: bool = False) -> None:
         all_topics = plan.admin.topics()

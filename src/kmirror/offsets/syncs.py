@@ -44,7 +44,11 @@ Key = tuple[str, int]
 @dataclass(frozen=True, order=True)
 class OffsetSync:
     """The record at ``upstream`` of ``topic``/``partition`` in cluster ``source_alias`` was
-    written at ``downstream`` of ``target_topic``/``partition`` in the target."""
+    written at ``downstream`` of ``target_topic``/``partition`` in the target.
+
+    When ``run_upstream`` >= 0, the records from ``run_upstream`` to ``upstream`` were all
+    written one to one from ``run_downstream`` on (a verified run: every offset in it
+    translates exactly)."""
 
     source_alias: str
     topic: str
@@ -52,6 +56,16 @@ class OffsetSync:
     upstream: int
     downstream: int
     target_topic: str
+    run_upstream: int = -1
+    run_downstream: int = -1
+
+    def in_run(self, upstream: int) -> int | None:
+        """The downstream offset of source offset ``upstream`` if this sync's run covers it."""
+        if self.run_upstream <= upstream <= self.upstream and self.run_upstream >= 0:
+            return self.run_downstream + upstream - self.run_upstream
+        if upstream == self.upstream:
+            return self.downstream
+        return None
 
 
 def slots(now_s: float) -> tuple[str, str]:
@@ -65,10 +79,13 @@ def encode(sync: OffsetSync, slot: str) -> tuple[bytes, bytes]:
     """Key and value of the sync record for ``slot`` (JSON, readable with any tool)."""
     key = json.dumps([sync.source_alias, sync.topic, sync.partition, slot],
                      separators=(",", ":"))
-    value = json.dumps({
+    body: dict[str, object] = {
         "v": FORMAT_VERSION, "upstream": sync.upstream, "downstream": sync.downstream,
         "target_topic": sync.target_topic,
-    }, separators=(",", ":"))
+    }
+    if sync.run_upstream >= 0:
+        body["run"] = [sync.run_upstream, sync.run_downstream]
+    value = json.dumps(body, separators=(",", ":"))
     return key.encode(), value.encode()
 
 
@@ -79,9 +96,11 @@ def decode(key: bytes | None, value: bytes | None) -> OffsetSync | None:
     try:
         alias, topic, partition, _slot = json.loads(key)
         body = json.loads(value)
+        run = body.get("run") or [-1, -1]
         return OffsetSync(str(alias), str(topic), int(partition), int(body["upstream"]),
-                          int(body["downstream"]), str(body["target_topic"]))
-    except (ValueError, KeyError, TypeError):
+                          int(body["downstream"]), str(body["target_topic"]), int(run[0]),
+                          int(run[1]))
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
 
 
@@ -133,6 +152,9 @@ class SyncStore:
         if committed == below.upstream + 1:
             return Translation(below.downstream + 1, True, 0, "a sync at the last record read")
         above = found[index + 1] if index + 1 < len(found) else None
+        covered = above.in_run(committed - 1) if above is not None else None
+        if covered is not None:
+            return Translation(covered + 1, True, 0, "inside a verified one-to-one run")
         if above is not None and (above.upstream - below.upstream
                                   == above.downstream - below.downstream):
             # One to one between the two syncs: the committed offset maps exactly.

@@ -18,11 +18,13 @@ from tests.unit.kafka.test_batches import ControlType, control, data
 from kmirror.kafka.batches import iter_batches
 from kmirror.kafka.raw_io import FetchedPartition, KafkaCode, ProduceResult, WireError
 from kmirror.kafka.writer import AckSink, SendFailure
+from kmirror.mirror.offset_syncs import SyncRecorder
 from kmirror.mirror.shallow import OffsetMap, ShallowStream, _Partition
 from kmirror.mirror.stream import StreamReport
 from kmirror.mirror.tracker import OffsetTracker
 
 KEY = ("t", 0)
+SYNCS: list[Any] = []
 NODE = 1
 PRODUCER = (4242, 0)
 
@@ -89,7 +91,7 @@ def _stream(position: int = 100) -> tuple[ShallowStream, FakeTarget, FakeWriter]
         dst=target, parts={KEY: _Partition(KEY, position)}, _dst_leaders={KEY: NODE},
         _producer=PRODUCER, _new_producer_id=False, _requests=0, offset_map=OffsetMap(),
         batches=Counter(), _warned={}, isolation=0, label="source", target_topic=str,
-        _from_target={},
+        _from_target={}, syncs=SyncRecorder("src", str, lambda keys: {}, SYNCS.append),
     )
     stream.tracker.track(*KEY).consumed(position - 1)
     return stream, target, writer
@@ -130,6 +132,12 @@ def test_batches_go_whole_in_order_and_commits_follow_acknowledgements() -> None
     assert _commit_offset(stream) == 105
     assert stream.offset_map.target_offset(KEY, 104) == 14
     assert stream.batches == Counter(whole=2)
+    # And the offset sync says where the last record went, the two batches one run
+    SYNCS.clear()
+    stream.syncs.sync()
+    [sync] = SYNCS
+    assert (sync.upstream, sync.downstream, sync.run_upstream, sync.run_downstream) == (
+        104, 14, 100, 10)
 
 
 def test_a_lost_connection_sends_the_same_batches_again_with_the_same_sequences() -> None:
