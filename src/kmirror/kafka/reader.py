@@ -46,6 +46,9 @@ class SourceReader:
         self._subscription: list[str] = []
         self._closed = False
         self.pause_on_assign = False
+        # Where newly assigned partitions start, when not at the group's committed offset
+        # (--exactly-once: the position stored in the target with the last transaction).
+        self.start_at: Callable[[list[Key]], Mapping[Key, int]] | None = None
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -83,6 +86,14 @@ class SourceReader:
         return True
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        if self.start_at is not None and partitions:
+            starts = self.start_at([(tp.topic, tp.partition) for tp in partitions])
+            for tp in partitions:
+                tp.offset = starts.get((tp.topic, tp.partition), tp.offset)
+            try:
+                consumer.incremental_assign(partitions)
+            except KafkaException:
+                consumer.assign(partitions)  # an eager (classic) assignor
         if self.pause_on_assign and partitions:
             # Assign here (not after the callback, as by default) so that the partitions can
             # be paused before the first fetch: this member never fetches records.
@@ -125,6 +136,15 @@ class SourceReader:
         tps = [TopicPartition(t, p) for t, p in keys]
         if tps:
             self._consumer.resume(tps)
+
+    def seek(self, key: Key, offset: int) -> None:
+        """Read partition ``key`` again from ``offset`` (records after it already returned are
+        dropped by the client)."""
+        try:
+            self._consumer.seek(TopicPartition(key[0], key[1], offset))
+        except KafkaException as exc:
+            raise MirrorError(f"{self.label}, topic {key[0]} partition {key[1]}: cannot go "
+                              f"back to offset {offset}: {exc}") from exc
 
     def commit(self, offsets: Mapping[Key, int]) -> dict[Key, int]:
         """Commit synchronously; returns what the broker accepted, raises on a total failure."""

@@ -105,11 +105,7 @@ class MirrorStream:
             settings.replication_factor,
             rename=self.target_topic,
         )
-        # Checkpoint acknowledgements (see kmirror.kafka.writer) unless a handler may send a
-        # record elsewhere or several times, or the writer only carries the batches --shallow
-        # cannot forward whole: then each record's report is needed.
-        self.writer = TargetWriter(settings.target, settings.num_producers, "target",
-                                   per_record_acks=self.handler is not None or settings.shallow)
+        self.writer = self._make_writer()
         client = {**source.client, "client.id": f"kmirror-{source.alias}-{stream_index}"}
         if "group.instance.id" in client:
             # Static membership: one id per stream (one id shared by several streams would
@@ -129,7 +125,7 @@ class MirrorStream:
         self._last_sent_timestamp_ms = 0
         self.syncs: SyncRecorder | None = None
         self._sync_writer: SyncWriter | None = None
-        if settings.emit_offset_syncs:
+        if settings.emit_offset_syncs and not settings.exactly_once:
             self._sync_writer = SyncWriter(
                 {**settings.target, "client.id": f"kmirror-{source.alias}-{stream_index}"},
                 OFFSET_SYNCS_TOPIC)
@@ -137,6 +133,15 @@ class MirrorStream:
                                       self._write_sync)
             if self.writer.per_record_acks and self.handler is None:
                 self.writer.last_acked = {}
+
+    def _make_writer(self) -> Any:
+        """The target writer (a subclass may write differently, e.g. in transactions).
+
+        Checkpoint acknowledgements (see kmirror.kafka.writer) unless a handler may send a
+        record elsewhere or several times, or the writer only carries the batches --shallow
+        cannot forward whole: then each record's report is needed."""
+        return TargetWriter(self.settings.target, self.settings.num_producers, "target",
+                            per_record_acks=self.handler is not None or self.settings.shallow)
 
     # --- offset syncs ------------------------------------------------------------------------
 

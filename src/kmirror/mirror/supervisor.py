@@ -93,6 +93,10 @@ def stream_main(
     source = settings.sources[source_index]
     try:
         kind = MirrorStream
+        if settings.exactly_once:
+            from kmirror.mirror.exactly_once import ExactlyOnceStream
+
+            kind = ExactlyOnceStream
         if settings.shallow:
             from kmirror.mirror.shallow import ShallowStream  # its protocol layer costs 0.3 s
 
