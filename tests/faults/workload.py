@@ -340,6 +340,9 @@ def highest_sequences(bootstrap: str, topic: str, partitions: int, tail: int = 5
                         continue
                     position = msg.offset() + 1
                     out[p] = max(out[p], int(msg.key()))
+                # (past transaction markers too, which are never returned: --exactly-once)
+                [now] = consumer.position([TopicPartition(topic, p)])
+                position = max(position, now.offset)
     finally:
         consumer.close()
     return out

@@ -62,6 +62,7 @@ def build_parser() -> Parser:
     from kmirror.cli import bench as bench_cmd
     from kmirror.cli import lag as lag_cmd
     from kmirror.cli import local as local_cmd
+    from kmirror.cli import offsets as offsets_cmd
     from kmirror.cli import run as run_cmd
     from kmirror.cli import verify as verify_cmd
 
@@ -77,6 +78,7 @@ def build_parser() -> Parser:
     run_cmd.register(commands)
     lag_cmd.register(commands)
     verify_cmd.register(commands)
+    offsets_cmd.register(commands)
     local_cmd.register(commands)
     bench_cmd.register(commands)
     return parser

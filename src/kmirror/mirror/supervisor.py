@@ -66,6 +66,7 @@ class SourcePlan:
     selection: TopicSelection
     actions: list[TopicAction] = field(default_factory=list)
     goals: dict[Key, int] = field(default_factory=dict)  # --until-caught-up end offsets
+    loops_reported: set[str] = field(default_factory=set)  # copies of the target's topics
 
 
 def stream_main(
@@ -195,14 +196,14 @@ class Supervisor:
     def _refresh(self, plan: SourcePlan, first: bool = False) -> None:
         all_topics = plan.admin.topics()
         selected = {t: n for t, n in all_topics.items() if plan.selection.selects(t)}
-        if first:
-            for topic in sorted(all_topics):
-                if self.filter.should_mirror(topic) and plan.selection.loops_back(topic):
-                    self.out(
-                        f"  {plan.source.alias} -> {self.settings.target_alias}: {topic}: not "
-                        f"mirrored: a copy of a topic of '{self.settings.target_alias}' "
-                        "(mirroring it back would close a loop)"
-                    )
+        for topic in sorted(set(all_topics) - plan.loops_reported):
+            if self.filter.should_mirror(topic) and plan.selection.loops_back(topic):
+                plan.loops_reported.add(topic)
+                self.out(
+                    f"  {plan.source.alias} -> {self.settings.target_alias}: {topic}: not "
+                    f"mirrored: a copy of a topic of '{self.settings.target_alias}' "
+                    "(mirroring it back would close a loop)"
+                )
         new = sorted(set(selected) - set(plan.topics))
         grown = sorted(t for t, n in selected.items() if t in plan.topics and plan.topics[t] < n)
         if not selected:

@@ -31,7 +31,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-SYNC_TOPIC = "kmirror.offset-syncs"
+from kmirror.topics.naming import OFFSET_SYNCS_TOPIC
+
+SYNC_TOPIC = OFFSET_SYNCS_TOPIC
 FINE_SLOT_S = 5
 FINE_SLOTS = 720
 COARSE_SLOT_S = 3600
@@ -145,7 +147,10 @@ class SyncStore:
         found = self._by_key.get((topic, partition), [])
         ups = [s.upstream for s in found]
         index = bisect.bisect_left(ups, committed) - 1  # the last sync below ``committed``
-        if index < 0:
+        if index < 0:  # maybe still inside the first sync's verified run
+            resume = found[0].in_run(committed) if found else None
+            if resume is not None:
+                return Translation(resume, True, 0, "inside a verified one-to-one run")
             return Translation(None, False, 0,
                                f"no offset sync below offset {committed} yet")
         below = found[index]

@@ -178,9 +178,10 @@ def _plan_partition(
         reason = f"capped at the target's end offset {end:,} (the sync points at {offset:,})"
         offset, exact = end, False
     if before is not None and before >= offset:
+        kept = ("the target group is already there" if before == offset else
+                f"the target group is already at {before:,}, past it: never moved backwards")
         return PartitionPlan(topic, partition, committed, target_topic, offset, exact, reread,
-                             KEEP, f"the target group is already at {before:,}: never moved "
-                             "backwards", before)
+                             KEEP, kept, before)
     return PartitionPlan(topic, partition, committed, target_topic, offset, exact, reread,
                          WRITE, reason, before)
 
