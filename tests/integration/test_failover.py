@@ -209,3 +209,31 @@ def test_mirroring_a_cluster_into_itself_needs_other_names(
     assert out.returncode == 0, out.stderr
     assert sum(end_offsets(clusters.source, f"here.{topic_name}").values()) == 100
     assert json.dumps(sorted(_topics(clusters.source))).count(topic_name) == 2
+
+
+def test_sync_group_offsets_keeps_translating_while_mirroring(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given a mirror that syncs group offsets every second
+    create_topic(clusters.source, topic_name, 1)
+    produce(clusters.source, topic_name, [Record(b"k", b"v%d" % i, 0) for i in range(1_000)])
+    source = write_config(workdir, "east", bootstrap__servers=clusters.source,
+                          group__id=f"mirror-{topic_name}")
+    target = write_config(workdir, "west", bootstrap__servers=clusters.target)
+    mirror = MirrorProcess(["--consumer.config", str(source), "--producer.config", str(target),
+                            "--include", topic_name, "--metrics.port", "0", "--no-live",
+                            "--sync.group.offsets", "--sync.group.offsets.interval.ms", "1000"],
+                           workdir / "mirror.log")
+    try:
+        # When an application's group reads 300 records on the source, then 200 more
+        group = f"app-{uuid.uuid4().hex[:8]}"
+        for count, want in ((300, 300), (200, 500)):
+            assert len(_consume(clusters.source, topic_name, group, count)) == count
+            # Then its offset appears on the target, translated, without any command
+            deadline = time.monotonic() + 60
+            while _target_group_offsets(clusters.target, group, topic_name) != {0: want}:
+                assert time.monotonic() < deadline, mirror.output()[-3000:]
+                assert mirror.process.poll() is None, mirror.output()[-3000:]
+                time.sleep(1)
+    finally:
+        assert mirror.stop() == 0, mirror.output()[-3000:]

@@ -17,6 +17,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -278,10 +279,13 @@ class Supervisor:
             s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)
         }
         started = time.monotonic()
+        group_sync = self._start_group_sync()
         try:
             with self._live() as live:
                 self._watch(processes, reports, live)
         finally:
+            if group_sync is not None:
+                group_sync.set()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if server is not None:
@@ -321,6 +325,31 @@ class Supervisor:
         self._stop_requests += 1
         if signum == signal.SIGINT and self._stop_requests > 1:
             raise KeyboardInterrupt
+
+    def _start_group_sync(self) -> threading.Event | None:
+        """--sync.group.offsets: a named background job translating source groups onto the
+        target every interval (one group's failure never stops the others, or the mirror)."""
+        if not self.settings.sync_group_offsets:
+            return None
+        from kmirror.offsets.group_sync import GroupOffsetSync
+
+        jobs = [GroupOffsetSync(
+            source.client, self.settings.target, source.alias,
+            self.settings.sync_group_offsets_groups,
+            exclude_groups=[source.group_id])
+            for source in self.settings.sources]
+        stop = threading.Event()
+        interval_s = self.settings.sync_group_offsets_interval_ms / 1000
+
+        def loop() -> None:
+            while not stop.wait(interval_s):
+                for job in jobs:
+                    for line in job.sync_once():  # (an active group says so every pass)
+                        level = logging.DEBUG if "skipped" in line else logging.INFO
+                        _log.log(level, "group offsets from '%s': %s", job.source_alias, line)
+
+        threading.Thread(target=loop, name="kmirror-group-offset-sync", daemon=True).start()
+        return stop
 
     def _watch(self, processes: list[Any], reports: Any, live: Any) -> None:
         monitor = self.monitor
