@@ -70,8 +70,9 @@ def _target_group_offsets(bootstrap: str, group: str, topic: str) -> dict[int, i
     return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
 
+@pytest.mark.parametrize("mode", ["default", "exactly-once"])
 def test_a_group_resumes_on_the_target_exactly_where_it_stopped(
-    clusters: Clusters, workdir: Path, topic_name: str
+    clusters: Clusters, workdir: Path, topic_name: str, mode: str
 ) -> None:
     # Given 10,000 records mirrored under prefix names (east.<topic>)
     create_topic(clusters.source, topic_name, 1)
@@ -82,7 +83,8 @@ def test_a_group_resumes_on_the_target_exactly_where_it_stopped(
     target = write_config(workdir, "west", bootstrap__servers=clusters.target)
     out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
                       "--include", topic_name, "--until-caught-up", "--metrics.port", "0",
-                      "--no-live", "--replication.policy", "prefix"])
+                      "--no-live", "--replication.policy", "prefix",
+                      *(["--exactly-once"] if mode == "exactly-once" else [])])
     assert out.returncode == 0, out.stderr
     remote = f"east.{topic_name}"
     # And an application's group that read 6,000 of them on the source and committed

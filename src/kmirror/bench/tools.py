@@ -188,6 +188,7 @@ TOOLS: dict[str, Tool] = {
     "kmirror-1": Kmirror(1),
     "kmirror-2": Kmirror(2),
     "kmirror-shallow-1": Kmirror(1, name="kmirror-shallow", extra_args=("--shallow",)),
+    "kmirror-eos-1": Kmirror(1, name="kmirror-eos", extra_args=("--exactly-once",)),
     "mm2-1": MirrorMaker2(1),
     "mm2-2": MirrorMaker2(2),
     "mm2-untuned-1": MirrorMaker2(1, name="mm2-untuned", tuned=False),

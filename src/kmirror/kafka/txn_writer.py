@@ -68,8 +68,12 @@ class TransactionalWriter:
         self.max_messages = int(settings.get("queue.buffering.max.messages", "100000"))
         self._config: dict[str, Any] = {
             **settings, "logger": client_logger(), "error_cb": self._on_error,
-            "delivery.report.only.error": True,
         }
+        # Per target partition, the records of the open transaction: [first source offset,
+        # its target offset, last source offset, its target offset, records]; handed out as
+        # ``committed_runs`` once the transaction committed (for offset syncs).
+        self._runs: dict[Key, list[int]] = {}
+        self.committed_runs: dict[Key, list[int]] = {}
         self._config.pop("message.timeout.ms", None)  # bounded by the transaction timeout
         self._producers: dict[Key, Any] = {}  # target key -> producer
         self._dirty: set[Key] = set()  # target keys written since their last commit
@@ -129,6 +133,7 @@ class TransactionalWriter:
         for key in keys:
             producer = self._producers.pop(key, None)
             self._dirty.discard(key)
+            self._runs.pop(key, None)
             if producer is None:
                 continue
             if abort:
@@ -151,7 +156,7 @@ class TransactionalWriter:
                               f"{partition} (not claimed)")
         try:
             producer.produce(topic, value, key, partition,
-                             on_delivery=partial(self._refused, sink, source_offset),
+                             on_delivery=partial(self._delivered, sink, source_offset),
                              timestamp=timestamp_ms if timestamp_ms > 0 else 0,
                              headers=headers)
         except BufferError as exc:
@@ -164,8 +169,15 @@ class TransactionalWriter:
             return
         self._dirty.add(target)
 
-    def _refused(self, sink: AckSink, source_offset: int, err: Any, msg: Any) -> None:
+    def _delivered(self, sink: AckSink, source_offset: int, err: Any, msg: Any) -> None:
         if err is None:
+            key = (msg.topic(), msg.partition())
+            run = self._runs.get(key)
+            if run is None:
+                self._runs[key] = [source_offset, msg.offset(), source_offset, msg.offset(), 1]
+            else:
+                run[2], run[3] = source_offset, msg.offset()
+                run[4] += 1
             return
         sink.failed(source_offset)
         size = len(msg.key() or b"") + len(msg.value() or b"")
@@ -203,6 +215,7 @@ class TransactionalWriter:
         deadline = time.monotonic() + TXN_CALL_TIMEOUT_S
         while True:
             try:
+                producer.flush(TXN_CALL_TIMEOUT_S)  # serves the delivery reports first
                 producer.send_offsets_to_transaction(
                     [TopicPartition(topic, partition, position)], self._metadata,
                     TXN_CALL_TIMEOUT_S)
@@ -219,6 +232,7 @@ class TransactionalWriter:
                         "stops writing it"
                     ) from exc
                 if error.txn_requires_abort():
+                    self._runs.pop(key, None)
                     producer.abort_transaction(TXN_CALL_TIMEOUT_S)
                     producer.begin_transaction()
                     self._dirty.discard(key)
@@ -229,6 +243,9 @@ class TransactionalWriter:
                 raise MirrorError(f"{where}: transaction commit failed: {error.str()}") from exc
         producer.begin_transaction()
         self._dirty.discard(key)
+        run = self._runs.pop(key, None)
+        if run is not None:
+            self.committed_runs[key] = run
 
     # --- the TargetWriter surface the stream uses --------------------------------------------
 

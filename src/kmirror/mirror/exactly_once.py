@@ -106,12 +106,27 @@ class ExactlyOnceStream(MirrorStream):
                 raise MirrorError(str(exc)) from exc
             for target in committed:
                 self.tracker.tracks[sources[target]].acked_all()
+            self._record_committed_runs(sources)
         # The source group's offsets follow (advisory: the target's positions are the truth).
         self._sync_positions()
         offsets = self.tracker.to_commit(keys)
         if offsets:
             self.tracker.mark_committed(self.reader.commit(offsets))
             self.stats.commits += 1
+
+    def _record_committed_runs(self, sources: Mapping[Key, Key]) -> None:
+        """Offset syncs from the committed transactions' delivery reports (exact offsets)."""
+        runs, self.writer.committed_runs = self.writer.committed_runs, {}
+        if self.syncs is None:
+            return
+        for target, (first_up, first_down, last_up, last_down, records) in runs.items():
+            source = sources.get(target)
+            if source is None:
+                continue
+            one_to_one = last_up - first_up == last_down - first_down == records - 1
+            self.syncs.exact_pair(source, last_up, last_down,
+                                  run=(first_up, first_down) if one_to_one else (-1, -1))
+        self.syncs.sync()
 
     def _rewind(self, keys: list[Key]) -> None:
         """Mirror these partitions again from their last committed position."""

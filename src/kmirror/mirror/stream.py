@@ -125,7 +125,7 @@ class MirrorStream:
         self._last_sent_timestamp_ms = 0
         self.syncs: SyncRecorder | None = None
         self._sync_writer: SyncWriter | None = None
-        if settings.emit_offset_syncs and not settings.exactly_once:
+        if settings.emit_offset_syncs:
             self._sync_writer = SyncWriter(
                 {**settings.target, "client.id": f"kmirror-{source.alias}-{stream_index}"},
                 OFFSET_SYNCS_TOPIC)
