@@ -232,9 +232,9 @@ def load_mirror_settings(
         if target is not None:
             given = target.pop("kmirror.cluster.alias", None)
             options["target_alias"] = target_alias or given or Path(producer_config).stem
-    _check_naming(options, sources, problems)
     _check_positive(options, problems)
     options["shallow"] = shallow
+    _check_naming(options, sources, problems)
     if shallow:
         _check_shallow(options, [*consumer_configs, producer_config or ""],
                        [s.client for s in sources] + ([target] if target else []), problems)
@@ -266,7 +266,11 @@ def _check_naming(options: Mapping[str, object], sources: Sequence[SourceCluster
                   problems: list[str]) -> None:
     """A policy that loads, aliases a prefix can use, and what --exactly-once cannot do."""
     name = str(options.get("replication_policy") or "identity")
-    separator = str(options.get("replication_policy_separator") or ".")
+    separator = str(options.get("replication_policy_separator", "."))
+    if not separator:
+        problems.append("--replication.policy.separator '': give a non-empty separator, "
+                        "e.g. . or _")
+        return
     try:
         load_policy(name, separator)
     except ConfigError as exc:
@@ -279,7 +283,14 @@ def _check_naming(options: Mapping[str, object], sources: Sequence[SourceCluster
                     f"separator {separator!r}, so its remote topics could not be told apart: "
                     "set kmirror.cluster.alias (or --source.alias) to a name without it"
                 )
-        if str(options.get("target_alias")) in {s.alias for s in sources}:
+        target_alias = str(options.get("target_alias"))
+        if separator in target_alias:
+            problems.append(
+                f"the target alias {target_alias!r} contains the separator {separator!r}, so "
+                "copies of its topics could not be recognised: set kmirror.cluster.alias in the "
+                "producer config (or --target.alias) to a name without it"
+            )
+        if target_alias in {s.alias for s in sources}:
             problems.append(
                 f"the target alias {options.get('target_alias')!r} is also a source alias: "
                 "give the clusters different names (kmirror.cluster.alias or --source.alias / "
