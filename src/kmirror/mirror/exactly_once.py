@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kmirror.errors import MirrorError
@@ -55,8 +56,11 @@ class ExactlyOnceStream(MirrorStream):
         for topic, partition in keys:
             needed[topic] = max(needed.get(topic, 0), partition + 1)
         self.sync.ensure(needed)
-        for key in keys:
-            self.writer.claim(self._target(key))
+        # init_transactions is a few round trips to the transaction coordinator per partition:
+        # claim them side by side (the client releases the GIL while it waits).
+        with ThreadPoolExecutor(max_workers=min(16, len(keys)) or 1,
+                                thread_name_prefix="kmirror-claim") as pool:
+            list(pool.map(self.writer.claim, [self._target(k) for k in keys]))
         stored = self.writer.stored_positions([self._target(k) for k in keys])
         self._starts = {k: stored[self._target(k)] for k in keys if self._target(k) in stored}
         return self._starts
