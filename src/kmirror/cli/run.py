@@ -59,6 +59,11 @@ def register(commands: Any) -> None:
         "(default 10000)",
     )
     topics.add_argument(
+        "--recreate.target.topics", dest="recreate_target_topics", action="store_true",
+        help="create a target topic again when it is deleted while mirroring (default: "
+        "report it and stop its partitions)",
+    )
+    topics.add_argument(
         "--replication.factor", dest="replication_factor", type=int, default=-1, metavar="N",
         help="replication factor of created target topics (default: the target's default)",
     )
@@ -84,6 +89,12 @@ def register(commands: Any) -> None:
     work.add_argument("--message.handler.args", dest="message_handler_args", metavar="TEXT",
                       help="the argument passed to the handler's constructor")
     work.add_argument(
+        "--on.source.gap", dest="on_source_gap", choices=("fail", "continue"), default="fail",
+        help="when records were deleted from the source before they were mirrored, or a "
+        "topic was re-created: fail (default: stop, naming the lost offsets) or continue "
+        "(from the log start, counted in kmirror_source_gap_records_total, with a warning)",
+    )
+    work.add_argument(
         "--until-caught-up", dest="until_caught_up", action="store_true",
         help="stop (exit 0) once every selected partition reached the end offset it had "
         "when mirroring began",
@@ -94,6 +105,13 @@ def register(commands: Any) -> None:
         "recompression (also shallow.iterator.enable=true in a consumer config); see "
         "docs/shallow.md",
     )
+    work.add_argument(
+        "--dry-run", dest="dry_run", action="store_true",
+        help="connect, print the plan (selected topics and partitions; per target topic: "
+        "create, add partitions, exists, or conflict) and exit without writing anything",
+    )
+    work.add_argument("--json", dest="json", action="store_true",
+                      help="with --dry-run: the plan as JSON")
     work.add_argument(
         "--print-config", dest="print_config", action="store_true",
         help="print every effective client setting (defaults, files, flags; secrets masked) "
@@ -204,6 +222,8 @@ def _run(args: argparse.Namespace) -> int:
         topic_refresh_interval_ms=args.topic_refresh_interval_ms,
         until_caught_up=args.until_caught_up,
         shallow=args.shallow,
+        on_source_gap=args.on_source_gap,
+        recreate_target_topics=args.recreate_target_topics,
         replication_policy=args.replication_policy,
         replication_policy_separator=args.replication_policy_separator,
         source_alias=args.source_alias,
@@ -218,6 +238,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.print_config:
         _print_config(settings)
         return 0
+    if args.dry_run:
+        from kmirror.mirror.supervisor import plan_mirror
+
+        return plan_mirror(settings, args.json)
     options = RunOptions(
         metrics_port=args.metrics_port, live=args.live and sys.stderr.isatty()
     )

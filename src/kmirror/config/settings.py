@@ -114,6 +114,8 @@ class MirrorSettings:
     sync_group_offsets: bool = False
     sync_group_offsets_groups: str = ".*"
     sync_group_offsets_interval_ms: int = 60000
+    on_source_gap: str = "fail"
+    recreate_target_topics: bool = False
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def policy(self) -> ReplicationPolicy:

@@ -208,6 +208,13 @@ class SourceReader:
             out[(topic, partition)] = (int(low), int(high))
         return out
 
+    @staticmethod
+    def is_offset_reset(message: Any) -> bool:
+        """True for the error librdkafka reports instead of resetting an out-of-range (or
+        missing) position itself (``auto.offset.reset=error``)."""
+        error = message.error()
+        return error is not None and error.code() == KafkaError._AUTO_OFFSET_RESET
+
     def error_of(self, message: Any) -> tuple[str, bool] | None:
         """A consumed message's error as (text, fatal), or None for a record."""
         error = message.error()

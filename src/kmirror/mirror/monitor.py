@@ -83,6 +83,8 @@ class Monitor:
         m.retries.labels(source).inc(report.retries)
         m.rebalances.labels(source).inc(report.rebalances)
         m.backpressure.labels(source).inc(report.backpressure_pauses)
+        for topic, lost in report.source_gaps.items():
+            m.source_gap_records.labels(source, topic).inc(lost)
         for path, batches in report.shallow_batches.items():
             m.shallow_batches.labels(source, path).inc(batches)
         stream = str(report.stream)

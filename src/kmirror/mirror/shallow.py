@@ -376,13 +376,10 @@ class ShallowStream(MirrorStream):
         assert code is not None
         where = f"{self.label}, topic {fetched.topic} partition {fetched.partition}"
         if code.name == "OFFSET_OUT_OF_RANGE":
-            restart = fetched.log_start_offset if part.position < fetched.log_start_offset else (
-                fetched.high_watermark)
-            _log.warning("%s: offset %d is out of range (log start %d, end %d); continuing at "
-                         "%d", where, part.position, fetched.log_start_offset,
-                         fetched.high_watermark, restart)
+            restart = self.source_gap(part.key, part.position)  # raises with --on.source.gap fail
             part.position = restart
-            self.tracker.track(*part.key).consumed(restart - 1)
+            # (batches still in flight keep the commit point below them)
+            self.tracker.track(*part.key).highest = restart - 1
         elif code.retriable or code.name in _SOURCE_METADATA:
             self._src_stale = True
         else:

@@ -27,6 +27,7 @@ from kmirror.kafka.scan import locate_records
 from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, SyncWriter, TargetWriter
 from kmirror.mirror.handler import MessageHandler, MirrorRecord, load_handler
 from kmirror.mirror.offset_syncs import SyncRecorder
+from kmirror.mirror.source_gaps import decide
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.offsets.syncs import OffsetSync, encode, slots
 from kmirror.topics.filter import RegexTopicFilter
@@ -66,6 +67,7 @@ class StreamReport:
     stopped_partitions: list[str] = field(default_factory=list)
     stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
     shallow_batches: dict[str, int] = field(default_factory=dict)  # path or reason -> batches
+    source_gaps: dict[str, int] = field(default_factory=dict)  # topic -> records lost
     error: str | None = None
     finished: bool = False
 
@@ -106,7 +108,11 @@ class MirrorStream:
             rename=self.target_topic,
         )
         self.writer = self._make_writer()
-        client = {**source.client, "client.id": f"kmirror-{source.alias}-{stream_index}"}
+        # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
+        self.reset_to_earliest = source.client.get("auto.offset.reset", "earliest") in (
+            "earliest", "smallest", "beginning")
+        client = {**source.client, "client.id": f"kmirror-{source.alias}-{stream_index}",
+                  "auto.offset.reset": "error"}
         if "group.instance.id" in client:
             # Static membership: one id per stream (one id shared by several streams would
             # fence them against each other). After a kill -9 the broker refuses the id until
@@ -362,6 +368,9 @@ class MirrorStream:
             track.sent(offset)
 
     def _consume_error(self, msg: Any) -> None:
+        if self.reader.is_offset_reset(msg):
+            self._out_of_range((msg.topic(), msg.partition()))
+            return
         described = self.reader.error_of(msg)
         if described is None:
             return
@@ -371,6 +380,32 @@ class MirrorStream:
         if fatal:
             raise MirrorError(f"{where}: fatal consumer error: {text}")
         _log.warning("%s: %s", where, text)
+
+    def _out_of_range(self, key: Key) -> None:
+        """The next offset of ``key`` is not in the source's log: decide (source_gaps.py)."""
+        if key not in self.assigned or key in self.stopped:
+            return
+        track = self.tracker.track(*key)
+        wanted = track.highest + 1 if track.highest >= 0 else self.tracker.committed.get(key)
+        restart = self.source_gap(key, wanted)
+        track.highest = restart - 1  # records still in flight keep the commit point below
+
+        self.reader.seek(key, restart)
+
+    def source_gap(self, key: Key, wanted: int | None) -> int:
+        """Apply the --on.source.gap policy to a partition whose ``wanted`` offset is out of
+        range; returns where to go on (raises MirrorError when the policy is fail)."""
+        low, high = self.reader.watermarks([key])[key]
+        where = f"{self.label}, topic {key[0]} partition {key[1]}"
+        decision = decide(where, wanted, low, high, self.settings.on_source_gap,
+                          self.reset_to_earliest)
+        if decision.stop:
+            raise MirrorError(decision.message or where)
+        if decision.message:
+            _log.warning("%s", decision.message)
+            gaps = self.stats.source_gaps
+            gaps[key[0]] = gaps.get(key[0], 0) + decision.lost_records
+        return decision.restart
 
     def _start_backpressure(self) -> None:
         self._backpressure = True
@@ -427,6 +462,9 @@ class MirrorStream:
             batch = (f"; {len(refused)} records at offsets {first.source_offset}..{last} "
                      "were refused with it")
         grant = ""
+        if culprit.code in ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION"):
+            grant = ("; the target topic is gone (deleted while mirroring?): create it again, "
+                     "or restart with --recreate.target.topics")
         if culprit.code == "TOPIC_AUTHORIZATION_FAILED":
             grant = "; grant the target's ACL with: " + acl_line(
                 self.settings.target, ["Write", "Describe"], "--topic", culprit.topic)
@@ -557,6 +595,7 @@ class MirrorStream:
             stopped_partitions=stats.stopped_partitions,
             stopped_keys=list(self.stopped),
             shallow_batches=stats.shallow_batches,
+            source_gaps=stats.source_gaps,
             error=self._error,
             finished=finished,
         ))

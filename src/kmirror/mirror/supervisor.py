@@ -151,11 +151,14 @@ class Supervisor:
         self._start_positions: dict[tuple[str, Key], int] = {}
         self._start_positions_taken = False
         self._target_admin = Admin(settings.target_admin_settings, "target")
+        self._dry_run = False
 
     # --- before the streams start ------------------------------------------------------------
 
-    def prepare(self) -> None:
-        """Reach every cluster, refuse loops, plan and create target topics."""
+    def prepare(self, dry_run: bool = False) -> None:
+        """Reach every cluster, refuse loops, plan and create target topics (with
+        ``dry_run``: plan only, write nothing)."""
+        self._dry_run = dry_run
         target = self._target_admin
         target_id = target.cluster_id()
         for source in self.settings.sources:
@@ -176,11 +179,11 @@ class Supervisor:
                              rename=selection.target_topic)
             groups = GroupReader(source.admin_settings, label)
             self.plans.append(SourcePlan(source, admin, sync, groups, {}, selection))
-        if self.settings.emit_offset_syncs:
+        if self.settings.emit_offset_syncs and not dry_run:
             self._create_sync_topic()
         for plan in self.plans:
             self._refresh(plan, first=True)
-            if self.settings.until_caught_up:
+            if self.settings.until_caught_up and not dry_run:
                 plan.goals = plan.admin.end_offsets(_partitions(plan.topics))
         self._print_plan()
 
@@ -193,6 +196,26 @@ class Supervisor:
         except KmirrorError as exc:
             self.out(f"warning: offset syncs are off: {exc} (or run with --emit.offset.syncs "
                      "false)")
+
+    def _check_target_topics(self, plan: SourcePlan, selected: dict[str, int]) -> None:
+        """A target topic deleted while mirroring: reported, and created again only with
+        --recreate.target.topics (never behind the user's back)."""
+        gone = plan.sync.vanished()
+        if not gone:
+            return
+        names = {plan.selection.target_topic(t): t for t in selected}
+        for topic in gone:
+            if self.settings.recreate_target_topics and topic in names:
+                plan.sync.ensure({names[topic]: selected[names[topic]]})
+                self.out(f"target topic {topic} was deleted while mirroring: created again "
+                         "(--recreate.target.topics); records written to it before are gone")
+            else:
+                self.out(
+                    f"error: target topic {topic} was deleted while mirroring; kmirror does not "
+                    "create it again behind your back: the partitions writing to it stop. "
+                    "Create it yourself, or restart with --recreate.target.topics (the "
+                    "records it held are gone either way)"
+                )
 
     def _refresh(self, plan: SourcePlan, first: bool = False) -> None:
         all_topics = plan.admin.topics()
@@ -207,18 +230,25 @@ class Supervisor:
                 )
         new = sorted(set(selected) - set(plan.topics))
         grown = sorted(t for t, n in selected.items() if t in plan.topics and plan.topics[t] < n)
+        empty = [r for r in self.monitor.empty_filters if f"'{plan.source.alias}'" not in r]
         if not selected:
-            self.out(
-                f"warning: --include {self.settings.include!r}"
+            reason = (
+                f"--include {self.settings.include!r}"
                 + (f" --exclude {self.settings.exclude!r}" if self.settings.exclude else "")
                 + f" selects none of the {len(all_topics)} topics of source cluster "
-                f"'{plan.source.alias}'{hidden_topics_hint(plan.source.client)}; kmirror keeps "
+                f"'{plan.source.alias}'"
+            )
+            empty.append(reason)
+            self.out(
+                f"warning: {reason}{hidden_topics_hint(plan.source.client)}; kmirror keeps "
                 "looking every "
                 f"{self.settings.topic_refresh_interval_ms / 1000:g} s"
             )
+        self.monitor.empty_filters = empty
         if first:
             plan.actions = plan.sync.plan(selected)
-            plan.sync.apply(plan.actions)
+            if not self._dry_run:
+                plan.sync.apply(plan.actions)
         elif new or grown:
             actions = plan.sync.ensure({t: selected[t] for t in new + grown})
             for topic in new:
@@ -229,6 +259,8 @@ class Supervisor:
                          f"{selected[topic]} partitions")
             for action in actions:
                 self.out(f"  target: {action.describe()}")
+        if not first:
+            self._check_target_topics(plan, selected)
         plan.topics = selected
 
     def _print_plan(self) -> None:
@@ -509,3 +541,29 @@ def run_mirror(
             "(see the errors above); their offsets were not committed past those records"
         )
     return code
+
+
+def plan_mirror(settings: MirrorSettings, as_json: bool) -> int:
+    """``kmirror run --dry-run``: connect, compute the plan, print it; write nothing."""
+    lines: list[str] = []
+    supervisor = Supervisor(settings, out=lines.append)
+    supervisor.prepare(dry_run=True)
+    if not as_json:
+        for line in lines:
+            print(line)
+        print("dry run: nothing was created, changed or committed")
+        return 0
+    import json
+
+    print(json.dumps({
+        "target": {"bootstrap_servers": settings.target["bootstrap.servers"],
+                   "alias": settings.target_alias},
+        "sources": [{
+            "alias": plan.source.alias, "bootstrap_servers": plan.source.bootstrap_servers,
+            "group": plan.source.group_id, "topics": plan.topics,
+            "actions": [action.as_json() for action in plan.actions],
+            "not_mirrored": sorted(plan.loops_reported),
+        } for plan in supervisor.plans],
+        "messages": lines,
+    }, indent=2))
+    return 0

@@ -72,6 +72,10 @@ class MirrorMetrics:
             "kmirror_shallow_batches_total", "Record batches on the --shallow path: forwarded "
             "whole (path=whole) or through the record path (path=the reason)",
             ["source", "path"], registry=r)
+        self.source_gap_records = Counter(
+            "kmirror_source_gap_records_total", "Records deleted from the source before they "
+            "were mirrored (counted with --on.source.gap continue)", ["source", "topic"],
+            registry=r)
         self.errors = Counter(
             "kmirror_errors_total", "Errors by kind (refused records, fatal client errors, "
             "failed commits)", ["kind"], registry=r)

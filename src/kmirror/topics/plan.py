@@ -26,6 +26,7 @@ EXCLUDED_CONFIGS = re.compile(
 )
 
 CREATE, GROW, OK, MORE = "create", "add-partitions", "ok", "target-has-more"
+CONFLICT = "conflict"  # the target topic exists, but its settings differ from the source's
 
 
 class TopicInfo(Protocol):
@@ -57,9 +58,29 @@ class TopicAction:
     target_partitions: int  # 0 when the target topic does not exist
     action: str
     configs: Mapping[str, str] = field(default_factory=dict)
+    # key -> (source value, target value or None for the target's default)
+    conflicts: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One human line."""
+        line = self._describe_partitions()
+        if self.conflicts:
+            differ = ", ".join(
+                f"{k} source={s} target={t if t is not None else '(broker default)'}"
+                for k, (s, t) in sorted(self.conflicts.items()))
+            line += f"; settings differ: {differ} (kmirror does not change existing topics)"
+        return line
+
+    def as_json(self) -> dict[str, object]:
+        """The action for --dry-run --json."""
+        return {
+            "source_topic": self.source_topic, "target_topic": self.target_topic,
+            "action": self.action, "source_partitions": self.source_partitions,
+            "target_partitions": self.target_partitions, "configs": dict(self.configs),
+            "conflicts": {k: {"source": s, "target": t} for k, (s, t) in self.conflicts.items()},
+        }
+
+    def _describe_partitions(self) -> str:
         if self.action == CREATE:
             extra = f" with {len(self.configs)} config(s)" if self.configs else ""
             return f"{self.target_topic}: create, {self.source_partitions} partitions{extra}"
@@ -84,8 +105,10 @@ def mirrored_configs(configs: Mapping[str, str]) -> dict[str, str]:
 def plan_topics(
     sources: Iterable[TopicInfo], target_partitions: Mapping[str, int],
     rename: Callable[[str], str] = str,
+    target_configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[TopicAction]:
-    """One action per source topic; ``rename`` names its target topic (the naming policy)."""
+    """One action per source topic; ``rename`` names its target topic (the naming policy);
+    ``target_configs`` (existing target topics' own settings) reveals conflicts."""
     actions = []
     for topic in sorted(sources, key=lambda t: t.name):
         target_topic = rename(topic.name)
@@ -99,9 +122,15 @@ def plan_topics(
         else:
             action = OK
         configs = mirrored_configs(topic.configs) if action == CREATE else {}
-        actions.append(
-            TopicAction(topic.name, target_topic, topic.partitions, existing, action, configs)
-        )
+        conflicts: dict[str, tuple[str, str | None]] = {}
+        if existing and target_configs is not None and target_topic in target_configs:
+            theirs = target_configs[target_topic]
+            conflicts = {k: (v, theirs.get(k)) for k, v in mirrored_configs(topic.configs).items()
+                         if theirs.get(k) != v}
+            if conflicts and action == OK:
+                action = CONFLICT
+        actions.append(TopicAction(topic.name, target_topic, topic.partitions, existing, action,
+                                   configs, conflicts))
     return actions
 
 
@@ -115,6 +144,10 @@ class SourceAdmin(Protocol):
 
 class TargetAdmin(Protocol):
     """The target-side admin calls the sync needs."""
+
+    def describe(self, names: Iterable[str]) -> Mapping[str, TopicInfo]:
+        """Descriptions (with their own settings) of existing topics."""
+        ...
 
     def topics(self) -> dict[str, int]:
         """Every topic with its partition count."""
@@ -147,7 +180,10 @@ class TopicSync:
     def plan(self, topics: Iterable[str]) -> list[TopicAction]:
         """The actions for these source topics, computed from fresh metadata."""
         described = self._source.describe(list(topics))
-        return plan_topics(described.values(), self._target.topics(), self._rename)
+        existing = self._target.topics()
+        present = [self._rename(t) for t in described if self._rename(t) in existing]
+        theirs = {name: info.configs for name, info in self._target.describe(present).items()}
+        return plan_topics(described.values(), existing, self._rename, theirs)
 
     def ensure(self, partitions: Mapping[str, int]) -> list[TopicAction]:
         """Make sure each topic has at least the given partitions on the target.
@@ -164,6 +200,16 @@ class TopicSync:
             self.apply(actions)
             return [a for a in actions if a.action in (CREATE, GROW)]
 
+    def vanished(self) -> list[str]:
+        """Target topics made sure of earlier that the target no longer has (deleted while
+        mirroring); they are forgotten, so ``ensure`` would create them again."""
+        with self._lock:
+            existing = self._target.topics()
+            gone = sorted(t for t in self._ready if t not in existing)
+            for topic in gone:
+                del self._ready[topic]
+            return gone
+
     def apply(self, actions: Iterable[TopicAction]) -> None:
         """Create or grow target topics as planned."""
         for action in actions:
@@ -177,7 +223,7 @@ class TopicSync:
             elif action.action == GROW:
                 self._target.add_partitions(action.target_topic, action.source_partitions)
                 _log.info("grew target topic %s", action.describe())
-            elif action.action == MORE:
+            elif action.action in (MORE, CONFLICT) or action.conflicts:
                 _log.warning("%s", action.describe())
             self._ready[action.target_topic] = max(
                 action.source_partitions, action.target_partitions

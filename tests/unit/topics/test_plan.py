@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from kmirror.topics.plan import (
+    CONFLICT,
     CREATE,
     GROW,
     MORE,
@@ -46,8 +47,10 @@ class FakeSource:
 class FakeTarget:
     """In-memory TargetAdmin: a dict of topic -> partitions, with a log of calls."""
 
-    def __init__(self, existing: Mapping[str, int] | None = None) -> None:
+    def __init__(self, existing: Mapping[str, int] | None = None,
+                 configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.existing: dict[str, int] = dict(existing or {})
+        self.configs = {k: dict(v) for k, v in (configs or {}).items()}
         self.topics_calls = 0
         self.created: list[tuple[str, int, int, dict[str, str]]] = []
         self.grown: list[tuple[str, int]] = []
@@ -55,6 +58,10 @@ class FakeTarget:
     def topics(self) -> dict[str, int]:
         self.topics_calls += 1
         return dict(self.existing)
+
+    def describe(self, names: Iterable[str]) -> Mapping[str, Topic]:
+        return {n: Topic(n, self.existing[n], configs=self.configs.get(n, {}))
+                for n in names if n in self.existing}
 
     def create_topic(
         self, name: str, partitions: int, replication_factor: int, configs: Mapping[str, str]
@@ -341,3 +348,35 @@ def test_plan_uses_fresh_metadata() -> None:
     assert [a.action for a in sync.plan(["orders"])] == [OK]
     # plan() does not change anything on its own
     assert target.grown == [] and target.created == []
+
+
+def test_a_target_topic_with_other_settings_is_a_conflict_named_in_the_plan() -> None:
+    # Given a compacted source topic, and a target topic of that name that deletes instead
+    source = FakeSource(Topic("users", 3, configs={"cleanup.policy": "compact",
+                                                   "retention.ms": "1000"}))
+    target = FakeTarget({"users": 3}, {"users": {"cleanup.policy": "delete",
+                                                 "retention.ms": "1000"}})
+    # When the plan is computed
+    [action] = TopicSync(source, target).plan(["users"])
+    # Then it is a conflict naming the setting, both values, and that nothing is changed
+    assert action.action == CONFLICT
+    assert action.conflicts == {"cleanup.policy": ("compact", "delete")}
+    assert "cleanup.policy source=compact target=delete" in action.describe()
+    assert action.as_json()["conflicts"] == {
+        "cleanup.policy": {"source": "compact", "target": "delete"}}
+
+
+def test_a_setting_the_target_leaves_at_the_broker_default_differs_too() -> None:
+    source = FakeSource(Topic("logs", 1, configs={"retention.ms": "1000"}))
+    target = FakeTarget({"logs": 1})
+    [action] = TopicSync(source, target).plan(["logs"])
+    assert action.action == CONFLICT
+    assert "retention.ms source=1000 target=(broker default)" in action.describe()
+
+
+def test_a_prefix_name_is_planned_under_the_target_name() -> None:
+    source = FakeSource(Topic("orders", 2))
+    target = FakeTarget({"east.orders": 1})
+    [action] = TopicSync(source, target, rename=lambda t: f"east.{t}").plan(["orders"])
+    assert (action.source_topic, action.target_topic, action.action) == (
+        "orders", "east.orders", GROW)

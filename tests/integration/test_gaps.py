@@ -1,0 +1,182 @@
+"""No silent gaps: source truncation, topic re-creation, and the plan before acting.
+
+Real brokers; truncation is made deterministic with the admin API's delete-records while
+kmirror is stopped; everything is checked with independent confluent-kafka clients.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from tests.kafka_io import Clusters, Record, create_topic, end_offsets, produce, read_all
+from tests.mirror_run import MirrorProcess, run_mirror, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def _configs(workdir: Path, clusters: Clusters, group: str) -> list[str]:
+    source = write_config(workdir, "east", bootstrap__servers=clusters.source,
+                          group__id=group)
+    target = write_config(workdir, "west", bootstrap__servers=clusters.target)
+    return ["--consumer.config", str(source), "--producer.config", str(target),
+            "--metrics.port", "0", "--no-live"]
+
+
+def _delete_records(bootstrap: str, topic: str, before: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.delete_records([TopicPartition(topic, 0, before)])
+    for future in futures.values():
+        future.result(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_records_deleted_before_they_were_mirrored_are_never_skipped_silently(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given 1,000 records mirrored, then 1,000 more written while kmirror is stopped
+    create_topic(clusters.source, topic_name, 1)
+    produce(clusters.source, topic_name, [Record(b"k", b"v%d" % i, 0) for i in range(1000)])
+    args = [*_configs(workdir, clusters, f"g-{topic_name}"), "--include", topic_name]
+    assert run_mirror([*args, "--until-caught-up"]).returncode == 0
+    produce(clusters.source, topic_name,
+            [Record(b"k", b"v%d" % i, 0) for i in range(1000, 2000)])
+    # And the source loses offsets 1000..1499 before they were mirrored
+    _delete_records(clusters.source, topic_name, 1500)
+    # When kmirror starts again: it stops, naming cluster, topic, partition and the lost range
+    out = run_mirror([*args, "--until-caught-up"])
+    assert out.returncode == 1, out.stderr
+    assert re.search(rf"topic {topic_name} partition 0: records at offsets 1000\.\.1499 "
+                     r"\(500 records\) were deleted from the source", out.stderr), out.stderr
+    assert sum(end_offsets(clusters.target, topic_name).values()) == 1000  # nothing more
+    # And with --on.source.gap continue it mirrors the rest, with a warning and the count
+    port = _free_port()
+    mirror = MirrorProcess([*args, "--on.source.gap", "continue", "--metrics.port", str(port)],
+                           workdir / "continue.log")
+    try:
+        deadline = time.monotonic() + 60
+        while sum(end_offsets(clusters.target, topic_name).values()) < 1500:
+            assert time.monotonic() < deadline, mirror.output()
+            time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            metrics = page.read().decode()
+    finally:
+        assert mirror.stop() == 0, mirror.output()
+    assert re.search(rf'kmirror_source_gap_records_total{{source="east",topic="{topic_name}"}} '
+                     r"500\.0", metrics), metrics
+    assert "(500 records) were deleted from the source" in mirror.output()
+    values = [r.value for r in read_all(clusters.target, topic_name)]
+    assert values == [b"v%d" % i for i in range(1000)] + [b"v%d" % i for i in range(1500, 2000)]
+
+
+def test_a_topic_recreated_at_the_source_is_detected_and_explained(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given a topic mirrored up to offset 300
+    create_topic(clusters.source, topic_name, 1)
+    produce(clusters.source, topic_name, [Record(b"k", b"old%d" % i, 0) for i in range(300)])
+    args = [*_configs(workdir, clusters, f"g-{topic_name}"), "--include", topic_name]
+    assert run_mirror([*args, "--until-caught-up"]).returncode == 0
+    # When it is deleted and created again with fewer records
+    admin = AdminClient({"bootstrap.servers": clusters.source})
+    admin.delete_topics([topic_name])[topic_name].result(30)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            create_topic(clusters.source, topic_name, 1)
+            break
+        except Exception:
+            assert time.monotonic() < deadline
+            time.sleep(1)
+    produce(clusters.source, topic_name, [Record(b"k", b"new%d" % i, 0) for i in range(40)])
+    # Then the mirror stops with an explanation, and nothing new is mixed into the old copy
+    out = run_mirror([*args, "--until-caught-up"])
+    assert out.returncode == 1, out.stderr
+    assert "deleted and created again" in out.stderr and "delete the target topic" in out.stderr
+    assert [r.value for r in read_all(clusters.target, topic_name)] == [
+        b"old%d" % i for i in range(300)]
+
+
+def _target_state(bootstrap: str) -> dict[str, object]:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = admin.list_topics(timeout=10).topics
+    names = sorted(t for t in topics if not t.startswith("__"))
+    configs = {}
+    if names:
+        futures = admin.describe_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names])
+        for resource, future in futures.items():
+            configs[resource.name] = {k: e.value for k, e in future.result().items()}
+    return {"partitions": {n: len(topics[n].partitions) for n in names}, "configs": configs}
+
+
+def test_dry_run_lists_every_action_and_changes_nothing(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given three source topics: one missing on the target, one with fewer partitions there,
+    # and one whose target copy has another cleanup.policy
+    missing, fewer, other = (f"{topic_name}-{n}" for n in ("missing", "fewer", "other"))
+    create_topic(clusters.source, missing, 2, {"retention.ms": "3600000"})
+    create_topic(clusters.source, fewer, 4)
+    create_topic(clusters.target, fewer, 2)
+    create_topic(clusters.source, other, 1, {"cleanup.policy": "compact"})
+    create_topic(clusters.target, other, 1, {"cleanup.policy": "delete"})
+    before = _target_state(clusters.target)
+    args = [*_configs(workdir, clusters, f"g-{topic_name}"), "--include", f"{topic_name}-.*"]
+    # When the plan is asked for, as JSON and as text
+    out = run_mirror([*args, "--dry-run", "--json"])
+    assert out.returncode == 0, out.stderr
+    [source] = json.loads(out.stdout)["sources"]
+    actions = {a["source_topic"]: a for a in source["actions"]}
+    # Then each target topic gets the right action
+    assert actions[missing]["action"] == "create"
+    assert actions[missing]["configs"] == {"retention.ms": "3600000"}
+    assert (actions[fewer]["action"], actions[fewer]["target_partitions"]) == (
+        "add-partitions", 2)
+    assert actions[other]["action"] == "conflict"
+    assert actions[other]["conflicts"] == {
+        "cleanup.policy": {"source": "compact", "target": "delete"}}
+    text = run_mirror([*args, "--dry-run"])
+    assert text.returncode == 0, text.stderr
+    assert f"{missing}: create, 2 partitions with 1 config(s)" in text.stdout
+    assert "settings differ: cleanup.policy source=compact target=delete" in text.stdout
+    # And the target cluster is unchanged: topics, partitions, configs
+    assert _target_state(clusters.target) == before
+
+
+def test_a_filter_that_selects_nothing_says_so_and_ready_says_why(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    port = _free_port()
+    args = _configs(workdir, clusters, f"g-{topic_name}")
+    mirror = MirrorProcess([*[a for a in args if a not in ("--metrics.port", "0")],
+                            "--metrics.port", str(port), "--include", f"{topic_name}-typo",
+                            "--topic.refresh.interval.ms", "1000"], workdir / "typo.log")
+    try:
+        deadline = time.monotonic() + 60
+        while mirror.output().count("selects none of the") < 3:
+            assert time.monotonic() < deadline, mirror.output()
+            time.sleep(0.5)
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=10)
+            raise AssertionError("/ready answered 200 with nothing selected")
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read().decode())
+            assert exc.code == 503
+        assert any("selects none" in reason for reason in body["reasons"]), body
+    finally:
+        mirror.stop()
