@@ -268,15 +268,21 @@ class Admin:
                 raise MirrorError(f"{self.label} cluster: topics {names} still listed after delete")
             time.sleep(0.2)
 
-    def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """The log-end offsets (read_committed: last stable offsets) of the given partitions."""
+    def end_offsets(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 30.0
+                    ) -> dict[tuple[str, int], int]:
+        """The log-end offsets (read_committed: last stable offsets) of the given partitions;
+        MirrorError when the cluster does not answer in time."""
         request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
         if not request:
             return {}
         futures = self._client.list_offsets(
-            request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=30
+            request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout_s
         )
-        return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+        try:
+            return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+        except KafkaException as exc:
+            raise MirrorError(f"{self.label} cluster: cannot read end offsets: "
+                              f"{exc.args[0].str() if exc.args else exc}") from exc
 
     def committed_offsets(
         self, group: str, partitions: Iterable[tuple[str, int]]

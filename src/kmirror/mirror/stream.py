@@ -153,7 +153,8 @@ class MirrorStream:
 
     def _target_ends(self, keys: list[Key]) -> dict[Key, int]:
         try:
-            return self._target_admin.end_offsets(keys)
+            # (short: the loop waits meanwhile; a target that is down just means no sync now)
+            return self._target_admin.end_offsets(keys, timeout_s=5.0)
         except MirrorError as exc:
             _log.debug("offset syncs: cannot read the target's end offsets: %s", exc)
             return {}
