@@ -40,6 +40,7 @@ MIRROR_GRANTS = [
     ("topic", "*", ["read", "describe", "describe_configs", "create", "write", "alter"]),
     ("group", "*", ["read", "describe"]),
     ("broker", "kafka-cluster", ["describe"]),  # the cluster resource
+    ("transactional_id", "*", ["write", "describe"]),  # --exactly-once
 ]
 
 

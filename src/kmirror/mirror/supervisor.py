@@ -179,12 +179,12 @@ class Supervisor:
                              rename=selection.target_topic)
             groups = GroupReader(source.admin_settings, label)
             self.plans.append(SourcePlan(source, admin, sync, groups, {}, selection))
-        if self.settings.emit_offset_syncs and not dry_run:
-            self._create_sync_topic()
         for plan in self.plans:
             self._refresh(plan, first=True)
             if self.settings.until_caught_up and not dry_run:
                 plan.goals = plan.admin.end_offsets(_partitions(plan.topics))
+        if self.settings.emit_offset_syncs and not dry_run:
+            self._create_sync_topic()  # (after the topics: their refusal is the real error)
         self._print_plan()
 
     def _create_sync_topic(self) -> None:
