@@ -83,34 +83,6 @@ def test_records_deleted_before_they_were_mirrored_are_never_skipped_silently(
     assert values == [b"v%d" % i for i in range(1000)] + [b"v%d" % i for i in range(1500, 2000)]
 
 
-def test_a_topic_recreated_at_the_source_is_detected_and_explained(
-    clusters: Clusters, workdir: Path, topic_name: str
-) -> None:
-    # Given a topic mirrored up to offset 300
-    create_topic(clusters.source, topic_name, 1)
-    produce(clusters.source, topic_name, [Record(b"k", b"old%d" % i, 0) for i in range(300)])
-    args = [*_configs(workdir, clusters, f"g-{topic_name}"), "--include", topic_name]
-    assert run_mirror([*args, "--until-caught-up"]).returncode == 0
-    # When it is deleted and created again with fewer records
-    admin = AdminClient({"bootstrap.servers": clusters.source})
-    admin.delete_topics([topic_name])[topic_name].result(30)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            create_topic(clusters.source, topic_name, 1)
-            break
-        except Exception:
-            assert time.monotonic() < deadline
-            time.sleep(1)
-    produce(clusters.source, topic_name, [Record(b"k", b"new%d" % i, 0) for i in range(40)])
-    # Then the mirror stops with an explanation, and nothing new is mixed into the old copy
-    out = run_mirror([*args, "--until-caught-up"])
-    assert out.returncode == 1, out.stderr
-    assert "deleted and created again" in out.stderr and "delete the target topic" in out.stderr
-    assert [r.value for r in read_all(clusters.target, topic_name)] == [
-        b"old%d" % i for i in range(300)]
-
-
 def _target_state(bootstrap: str) -> dict[str, object]:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = admin.list_topics(timeout=10).topics

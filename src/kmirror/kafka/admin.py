@@ -28,7 +28,8 @@ from kmirror.errors import AccessDenied, ClusterUnreachable, MirrorError
 from kmirror.kafka.acls import acl_line
 
 _QUIET = {"log_level": 0}
-_DYNAMIC_TOPIC = ConfigSource.DYNAMIC_TOPIC_CONFIG
+# The client reports a config entry's source as a plain int, not as the ConfigSource enum.
+_DYNAMIC_TOPIC = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
 _log = logging.getLogger("kmirror.librdkafka")
 
 
@@ -184,7 +185,8 @@ class Admin:
             configs = {
                 key: entry.value
                 for key, entry in entries.items()
-                if entry.source == _DYNAMIC_TOPIC and entry.value is not None
+                if int(getattr(entry.source, "value", entry.source)) == _DYNAMIC_TOPIC
+                and entry.value is not None
             }
             result[name] = TopicDescription(name, len(topic.partitions), replicas, configs)
         return result

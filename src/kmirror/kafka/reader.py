@@ -140,11 +140,21 @@ class SourceReader:
     def seek(self, key: Key, offset: int) -> None:
         """Read partition ``key`` again from ``offset`` (records after it already returned are
         dropped by the client)."""
+        where = f"{self.label}, topic {key[0]} partition {key[1]}"
+        start = TopicPartition(key[0], key[1], offset)
         try:
-            self._consumer.seek(TopicPartition(key[0], key[1], offset))
+            self._consumer.seek(start)
+            return
         except KafkaException as exc:
-            raise MirrorError(f"{self.label}, topic {key[0]} partition {key[1]}: cannot go "
-                              f"back to offset {offset}: {exc}") from exc
+            if exc.args[0].code() != KafkaError._STATE:
+                raise MirrorError(f"{where}: cannot go to offset {offset}: {exc}") from exc
+        # A partition stopped by an offset-reset error refuses a seek ("erroneous state"):
+        # assign it again, starting at the offset (measured: works with the KIP-848 protocol).
+        try:
+            self._consumer.incremental_unassign([TopicPartition(key[0], key[1])])
+            self._consumer.incremental_assign([start])
+        except KafkaException as exc:
+            raise MirrorError(f"{where}: cannot go to offset {offset}: {exc}") from exc
 
     def commit(self, offsets: Mapping[Key, int]) -> dict[Key, int]:
         """Commit synchronously; returns what the broker accepted, raises on a total failure."""

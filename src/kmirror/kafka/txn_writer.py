@@ -136,12 +136,12 @@ class TransactionalWriter:
             self._runs.pop(key, None)
             if producer is None:
                 continue
-            if abort:
-                try:
+            try:
+                if abort:
                     producer.abort_transaction(10)
-                except KafkaException as exc:
-                    _log.debug("%s: abort of %s: %s", self.label, key, exc)
-            producer.flush(0)
+                producer.flush(0)
+            except KafkaException as exc:  # fenced or failed already: nothing left to save
+                _log.debug("%s: letting go of %s: %s", self.label, key, exc)
 
     # --- writing ------------------------------------------------------------------------------
 

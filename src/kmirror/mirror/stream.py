@@ -390,8 +390,9 @@ class MirrorStream:
         wanted = track.highest + 1 if track.highest >= 0 else self.tracker.committed.get(key)
         restart = self.source_gap(key, wanted)
         track.highest = restart - 1  # records still in flight keep the commit point below
-
         self.reader.seek(key, restart)
+        if self._backpressure:
+            self.reader.pause([key])
 
     def source_gap(self, key: Key, wanted: int | None) -> int:
         """Apply the --on.source.gap policy to a partition whose ``wanted`` offset is out of
