@@ -66,8 +66,8 @@ def main() -> int:
     parser.add_argument("--restarts", type=int, default=5)
     args = parser.parse_args()
     topic = f"restart-{uuid.uuid4().hex[:8]}"
-    AdminClient({"bootstrap.servers": args.source}).create_topics(
-        [NewTopic(topic, args.partitions, 1)])[topic].result(30)
+    admin = AdminClient({"bootstrap.servers": args.source})  # alive until the future resolves
+    admin.create_topics([NewTopic(topic, args.partitions, 1)])[topic].result(30)
     time.sleep(2)
     _produce(args.source, topic, args.partitions, args.records_per_partition)
     folder = Path(tempfile.mkdtemp(prefix="kmirror-restart-"))
