@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-from pathlib import Path
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from kmirror.config.settings import connection_settings, load_client_config
+from kmirror.config.settings import alias_of, connection_settings, load_client_config
 from kmirror.errors import BadInputError, ConfigError
 from kmirror.offsets.syncs import SYNC_TOPIC, SyncStore
 from kmirror.offsets.translate import (
@@ -73,8 +72,7 @@ def _translate(args: argparse.Namespace) -> int:
     target_client = load_client_config(args.producer_config, "P", problems, [])
     if problems or source_client is None or target_client is None:
         raise ConfigError(problems)
-    alias = (args.source_alias or source_client.get("kmirror.cluster.alias")
-             or Path(args.consumer_config).stem)
+    alias = args.source_alias or alias_of(source_client, args.consumer_config)
     source = OffsetsClient(connection_settings(source_client), "source cluster")
     target = OffsetsClient(connection_settings(target_client), "target cluster")
     store = _store(target.read_syncs().syncs, alias, target.label, args)

@@ -22,6 +22,7 @@ from kmirror.errors import ConfigError
 from kmirror.topics.naming import ReplicationPolicy, load_policy
 
 DEFAULT_GROUP_ID = "kmirror"
+ALIAS_KEY = "kmirror.cluster.alias"
 
 # Settings kmirror needs for its guarantees: a file may not change them.
 CONSUMER_REQUIRED: Mapping[str, str] = {
@@ -214,9 +215,9 @@ def load_mirror_settings(
         if client is None:
             continue
         shallow |= _shallow_key(path, client.pop("shallow.iterator.enable", None), problems)
-        given = client.pop("kmirror.cluster.alias", None)
-        alias = base = (source_alias if len(consumer_configs) == 1 else None) or given or (
-            Path(path).stem)
+        alias = base = (source_alias if len(consumer_configs) == 1 else None) or alias_of(
+            client, path)
+        client.pop(ALIAS_KEY, None)
         suffix = 1
         while alias in aliases:
             suffix += 1
@@ -232,8 +233,8 @@ def load_mirror_settings(
                             "in the producer config: ignored (move it to the --consumer.config "
                             "file, or use --shallow)")
         if target is not None:
-            given = target.pop("kmirror.cluster.alias", None)
-            options["target_alias"] = target_alias or given or Path(producer_config).stem
+            options["target_alias"] = target_alias or alias_of(target, producer_config)
+            target.pop(ALIAS_KEY, None)
     _check_positive(options, problems)
     options["shallow"] = shallow
     _check_naming(options, sources, problems)
@@ -361,10 +362,14 @@ def _check_positive(options: Mapping[str, object], problems: list[str]) -> None:
         )
 
 
+def alias_of(client: Mapping[str, str], path: str) -> str:
+    """A cluster's alias as every command names it: the config's ``kmirror.cluster.alias``
+    key, else the config file's name (``east.properties`` -> ``east``)."""
+    return client.get(ALIAS_KEY) or Path(path).stem
+
+
 def cluster_alias(path: str | None, default: str) -> str:
-    """A config file's cluster alias: its ``kmirror.cluster.alias`` key, else the file's name
-    (as ``kmirror run`` names it), else ``default``."""
+    """The alias of a config file not loaded otherwise (``alias_of``), or ``default``."""
     if not path:
         return default
-    raw = read_properties(path, []) or {}
-    return raw.get("kmirror.cluster.alias") or Path(path).stem
+    return alias_of(read_properties(path, []) or {}, path)
