@@ -52,10 +52,7 @@ class ExactlyOnceStream(MirrorStream):
 
     def _start_positions(self, keys: list[Key]) -> Mapping[Key, int]:
         """Claim the partitions (fencing earlier owners) and read where they stopped."""
-        needed: dict[str, int] = {}
-        for topic, partition in keys:
-            needed[topic] = max(needed.get(topic, 0), partition + 1)
-        self.sync.ensure(needed)
+        self._ensure_target_topics(keys)
         # init_transactions is a few round trips to the transaction coordinator per partition:
         # claim them side by side (the client releases the GIL while it waits).
         with ThreadPoolExecutor(max_workers=min(16, len(keys)) or 1,
@@ -65,16 +62,10 @@ class ExactlyOnceStream(MirrorStream):
         self._starts = {k: stored[self._target(k)] for k in keys if self._target(k) in stored}
         return self._starts
 
-    def _assigned(self, keys: list[Key]) -> None:
-        committed = self.reader.committed(keys)
-        start = {**committed, **self._starts}  # the target's stored position wins
-        for key, offset in start.items():
-            self.tracker.track(*key).consumed(offset - 1)
-        self.tracker.mark_committed(start)
-        self.assigned.update(keys)
-        self.stats.rebalances += 1
-        if self._backpressure:
-            self.reader.pause(keys)
+    def _start_offsets(self, keys: list[Key]) -> dict[Key, int]:
+        # The target's stored position wins over the source group's (advisory) offset.
+        return {**self.reader.committed(keys), **{k: o for k, o in self._starts.items()
+                                                  if k in keys}}
 
     def _revoked(self, keys: list[Key]) -> None:
         super()._revoked(keys)  # drains and commits (transactions included)

@@ -178,20 +178,28 @@ class MirrorStream:
 
     # --- rebalance callbacks (run inside reader.poll_batch) ---------------------------------
 
-    def _assigned(self, keys: list[Key]) -> None:
+    def _ensure_target_topics(self, keys: list[Key]) -> None:
+        """The target topics of these partitions exist, with at least their partitions."""
         needed: dict[str, int] = {}
         for topic, partition in keys:
             needed[topic] = max(needed.get(topic, 0), partition + 1)
         self.sync.ensure(needed)
-        # Start each partition's track at the group's committed offset, so a partition with
-        # nothing new still reports its position (for lag and --until-caught-up).
-        start = self.reader.committed(keys)
+
+    def _start_offsets(self, keys: list[Key]) -> dict[Key, int]:
+        """Where newly assigned partitions start: the group's committed offsets."""
+        return self.reader.committed(keys)
+
+    def _assigned(self, keys: list[Key]) -> None:
+        self._ensure_target_topics(keys)
+        # Start each partition's track at its start offset, so a partition with nothing new
+        # still reports its position (for lag and --until-caught-up).
+        start = self._start_offsets(keys)
         for key, offset in start.items():
             self.tracker.track(*key).consumed(offset - 1)
         self.tracker.mark_committed(start)
         self.assigned.update(keys)
-        if self.syncs is not None:
-            self.syncs.assigned(keys)
+        if self.syncs is not None and not self.writer.per_record_acks:
+            self.syncs.assigned(keys)  # baselines for checkpoint counts (only they need them)
         self.stats.rebalances += 1
         if self._backpressure:
             self.reader.pause(keys)
