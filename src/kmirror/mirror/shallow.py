@@ -193,8 +193,6 @@ class ShallowStream(MirrorStream):
         self.partition_max_bytes = int(client.get("max.partition.fetch.bytes", "1048576"))
         self.isolation = (READ_COMMITTED if client.get("isolation.level", "read_committed")
                           == "read_committed" else 0)
-        self.reset_to_earliest = client.get("auto.offset.reset", "earliest") in (
-            "earliest", "smallest", "beginning")
         self.parts: dict[Key, _Partition] = {}
         self.offset_map = OffsetMap()
         self.batches: Counter[str] = Counter()  # WHOLE or a reason label -> batches
