@@ -152,3 +152,104 @@ def test_a_filter_that_selects_nothing_says_so_and_ready_says_why(
         assert any("selects none" in reason for reason in body["reasons"]), body
     finally:
         mirror.stop()
+
+
+def _delete_topic(bootstrap: str, topic: str) -> None:
+    client = AdminClient({"bootstrap.servers": bootstrap})
+    client.delete_topics([topic])[topic].result(30)
+    deadline = time.monotonic() + 30
+    while topic in client.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"{topic} still listed after delete"
+        time.sleep(0.2)
+
+
+def _values(bootstrap: str, topic: str) -> list[bytes | None]:
+    return [r.value for r in read_all(bootstrap, topic)]
+
+
+def _wait_for_target(clusters: Clusters, topic: str, records: int, mirror: MirrorProcess
+                     ) -> None:
+    deadline = time.monotonic() + 60
+    while sum(end_offsets(clusters.target, topic).values()) < records:
+        assert time.monotonic() < deadline, mirror.output()
+        time.sleep(0.3)
+
+
+def test_a_source_topic_created_again_is_detected_and_never_mixed_into_the_old_copy(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given a topic of 500 records mirrored by a running kmirror
+    old = [Record(b"k", b"old%d" % i, 0) for i in range(500)]
+    new = [Record(b"k", b"new%d" % i, 0) for i in range(800)]
+    create_topic(clusters.source, topic_name, 1)
+    produce(clusters.source, topic_name, old)
+    args = [*_configs(workdir, clusters, f"g-{topic_name}"), "--include", topic_name,
+            "--topic.refresh.interval.ms", "1000"]
+    mirror = MirrorProcess(args, workdir / "recreated.log")
+    try:
+        _wait_for_target(clusters, topic_name, 500, mirror)
+        # When the source topic is deleted and created again, and gets more records than
+        # the old one had (a stale position would read them without an error)
+        _delete_topic(clusters.source, topic_name)
+        time.sleep(2)
+        create_topic(clusters.source, topic_name, 1)
+        produce(clusters.source, topic_name, new)
+        # Then kmirror says so, with what the target holds and what to do
+        mirror.wait_for("was deleted and created again")
+        time.sleep(3)  # (time to copy what it should not)
+    finally:
+        code = mirror.stop()
+    output = mirror.output()
+    assert code == 1, output  # a topic not mirrored is a failure, not a success
+    assert f"Target topic {topic_name} in the target cluster" in output, output
+    assert "holds 500 records" in output and "delete the target topic" in output, output
+    # And the old copy holds the old records only (independent reader)
+    assert _values(clusters.target, topic_name) == [r.value for r in old]
+    # And a restart refuses it too, before copying anything
+    again = run_mirror([*args, "--until-caught-up"])
+    assert again.returncode == 1, again.stderr
+    assert "was deleted and created again" in again.stderr, again.stderr
+    assert _values(clusters.target, topic_name) == [r.value for r in old]
+    # And once the old copy is deleted, the new topic is mirrored from its start, exactly
+    _delete_topic(clusters.target, topic_name)
+    fresh = run_mirror([*args, "--until-caught-up"])
+    assert fresh.returncode == 0, fresh.stderr
+    assert _values(clusters.target, topic_name) == [r.value for r in new]
+
+
+def test_a_target_topic_deleted_while_mirroring_is_reported_and_not_created_again(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given a running mirror that copied 300 records
+    create_topic(clusters.source, topic_name, 1)
+    produce(clusters.source, topic_name, [Record(b"k", b"v%d" % i, 0) for i in range(300)])
+    args = [*_configs(workdir, clusters, f"g-{topic_name}"), "--include", topic_name,
+            "--topic.refresh.interval.ms", "1000"]
+    mirror = MirrorProcess(args, workdir / "target-deleted.log")
+    try:
+        _wait_for_target(clusters, topic_name, 300, mirror)
+        time.sleep(6)  # (one offset commit)
+        # When someone deletes the target topic and the source gets 200 more records
+        _delete_topic(clusters.target, topic_name)
+        produce(clusters.source, topic_name,
+                [Record(b"k", b"v%d" % i, 0) for i in range(300, 500)])
+        # Then kmirror reports it, and does not create it again behind the user's back
+        mirror.wait_for(f"target topic {topic_name} was deleted while mirroring")
+        time.sleep(5)
+        target_topics = AdminClient({"bootstrap.servers": clusters.target}).list_topics(
+            timeout=10).topics
+        assert topic_name not in target_topics, mirror.output()
+    finally:
+        mirror.stop()
+    # And a restart refuses too
+    again = run_mirror([*args, "--until-caught-up"])
+    assert again.returncode == 1, again.stderr
+    assert "--recreate.target.topics" in again.stderr, again.stderr
+    target_topics = AdminClient({"bootstrap.servers": clusters.target}).list_topics(
+        timeout=10).topics
+    assert topic_name not in target_topics
+    # And with --recreate.target.topics it is created again, the copy going on from the
+    # committed offset (what the deleted topic held is gone)
+    recreated = run_mirror([*args, "--until-caught-up", "--recreate.target.topics"])
+    assert recreated.returncode == 0, recreated.stderr
+    assert _values(clusters.target, topic_name) == [b"v%d" % i for i in range(300, 500)]

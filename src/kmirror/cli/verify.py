@@ -16,7 +16,7 @@ from rich.table import Table
 from kmirror.config.settings import cluster_alias, connection_settings_from_file
 from kmirror.errors import BadInputError, ConfigError
 from kmirror.topics.filter import RegexTopicFilter
-from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, PROVENANCE_HEADER, load_policy
+from kmirror.topics.naming import INTERNAL_TOPICS, PROVENANCE_HEADER, load_policy
 from kmirror.verify import KINDS, PartitionResult, compare, totals, verdict
 
 
@@ -79,7 +79,7 @@ def _verify(args: argparse.Namespace) -> int:
     source_topics = GroupReader(source_settings, "source cluster").topics()
     target_topics = GroupReader(target_settings, "target cluster").topics()
     selected = {t: n for t, n in sorted(source_topics.items())
-                if topic_filter.should_mirror(t) and t != OFFSET_SYNCS_TOPIC}
+                if topic_filter.should_mirror(t) and t not in INTERNAL_TOPICS}
     if not selected:
         raise BadInputError(
             f"--include {args.include!r} selects none of the {len(source_topics)} source topics"

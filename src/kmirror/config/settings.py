@@ -59,6 +59,9 @@ PRODUCER_DEFAULTS: Mapping[str, str] = {
     "queue.buffering.max.kbytes": "32768",  # bound in-flight bytes per producer (32 MiB)
     # Never give up on a record: a target that is down makes the mirror wait, not skip.
     "message.timeout.ms": "0",
+    # A target topic deleted while mirroring is reported, never re-created with the broker's
+    # defaults by the producer's metadata request (--recreate.target.topics re-creates it).
+    "allow.auto.create.topics": "false",
 }
 _ALLOWED_ACKS = {"all", "-1"}
 

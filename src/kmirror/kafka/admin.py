@@ -13,6 +13,7 @@ from confluent_kafka import (
     IsolationLevel,
     KafkaError,
     KafkaException,
+    TopicCollection,
     TopicPartition,
 )
 from confluent_kafka.admin import (
@@ -157,6 +158,28 @@ class Admin:
             for name, topic in metadata.topics.items()
             if topic.error is None or topic.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
         }
+
+    def topic_ids(self, names: Iterable[str], timeout_s: float = 30.0) -> dict[str, str]:
+        """The topic id of each of those topics that exists (ids change when a topic is
+        deleted and created again under the same name)."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        futures = self._client.describe_topics(TopicCollection(names),
+                                               request_timeout=timeout_s)
+        ids: dict[str, str] = {}
+        for name, future in futures.items():
+            try:
+                ids[name] = str(future.result().topic_id)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    continue
+                raise MirrorError(
+                    f"{self._where()}: cannot describe topic {name}: "
+                    f"{error.str() if error is not None else exc}"
+                ) from exc
+        return ids
 
     def describe(
         self, names: Iterable[str], timeout_s: float = 30.0

@@ -46,9 +46,12 @@ class SourceReader:
         self._subscription: list[str] = []
         self._closed = False
         self.pause_on_assign = False
-        # Where newly assigned partitions start, when not at the group's committed offset
-        # (--exactly-once: the position stored in the target with the last transaction).
-        self.start_at: Callable[[list[Key]], Mapping[Key, int]] | None = None
+        # Called first with newly assigned partitions; returns those to hold (assigned but
+        # paused, never handed to on_assign: a re-created topic) and where others start when
+        # not at the group's committed offset (a topic new since its lineage; --exactly-once:
+        # the position stored in the target with the last transaction).
+        self.before_assign: Callable[[list[Key]], tuple[set[Key], Mapping[Key, int]]] | None = (
+            None)
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -86,23 +89,25 @@ class SourceReader:
         return True
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        if self.start_at is not None and partitions:
-            starts = self.start_at([(tp.topic, tp.partition) for tp in partitions])
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        held: set[Key] = set()
+        starts: Mapping[Key, int] = {}
+        if self.before_assign is not None and partitions:
+            held, starts = self.before_assign(keys)
             for tp in partitions:
                 tp.offset = starts.get((tp.topic, tp.partition), tp.offset)
+        if partitions and (held or starts or self.pause_on_assign):
+            # Assign here (not after the callback, as by default), at the chosen offsets, so
+            # that partitions can be paused before their first fetch.
             try:
                 consumer.incremental_assign(partitions)
             except KafkaException:
                 consumer.assign(partitions)  # an eager (classic) assignor
-        if self.pause_on_assign and partitions:
-            # Assign here (not after the callback, as by default) so that the partitions can
-            # be paused before the first fetch: this member never fetches records.
-            try:
-                consumer.incremental_assign(partitions)
-            except KafkaException:
-                consumer.assign(partitions)  # an eager (classic) assignor
-            consumer.pause(partitions)
-        self._on_assign([(tp.topic, tp.partition) for tp in partitions])
+            paused = [tp for tp in partitions
+                      if self.pause_on_assign or (tp.topic, tp.partition) in held]
+            if paused:
+                consumer.pause(paused)
+        self._on_assign([k for k in keys if k not in held])
 
     def _revoked(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self._on_revoke([(tp.topic, tp.partition) for tp in partitions])

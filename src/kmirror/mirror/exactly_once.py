@@ -34,8 +34,6 @@ class ExactlyOnceStream(MirrorStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.reader.start_at = self._start_positions
-        self._starts: dict[Key, int] = {}
 
     def _make_writer(self) -> Any:
         alias, group = self.source.alias, self.source.group_id
@@ -50,8 +48,15 @@ class ExactlyOnceStream(MirrorStream):
 
     # --- ownership ----------------------------------------------------------------------------
 
-    def _start_positions(self, keys: list[Key]) -> Mapping[Key, int]:
+    def _explicit_starts(self, keys: list[Key]) -> dict[Key, int]:
+        """Claim the partitions (fencing earlier owners) and start where they stopped: the
+        target's stored position wins over the source group's (advisory) offset."""
+        return {**self._start_positions(keys), **super()._explicit_starts(keys)}
+
+    def _start_positions(self, keys: list[Key]) -> dict[Key, int]:
         """Claim the partitions (fencing earlier owners) and read where they stopped."""
+        if not keys:
+            return {}
         self._ensure_target_topics(keys)
         # init_transactions is a few round trips to the transaction coordinator per partition:
         # claim them side by side (the client releases the GIL while it waits).
@@ -59,13 +64,7 @@ class ExactlyOnceStream(MirrorStream):
                                 thread_name_prefix="kmirror-claim") as pool:
             list(pool.map(self.writer.claim, [self._target(k) for k in keys]))
         stored = self.writer.stored_positions([self._target(k) for k in keys])
-        self._starts = {k: stored[self._target(k)] for k in keys if self._target(k) in stored}
-        return self._starts
-
-    def _start_offsets(self, keys: list[Key]) -> dict[Key, int]:
-        # The target's stored position wins over the source group's (advisory) offset.
-        return {**self.reader.committed(keys), **{k: o for k, o in self._starts.items()
-                                                  if k in keys}}
+        return {k: stored[self._target(k)] for k in keys if self._target(k) in stored}
 
     def _revoked(self, keys: list[Key]) -> None:
         super()._revoked(keys)  # drains and commits (transactions included)

@@ -102,16 +102,18 @@ class Monitor:
             self.stopped.add((source, key))
         m.stopped_partitions.labels(source).set(sum(1 for s, _ in self.stopped if s == source))
         for message in report.stopped_partitions:
-            m.errors.labels("refused_record").inc()
-            self._print_once(f"error: {message}", out)
+            kind = "refused_record" if message.startswith("target refused") else "topic_refused"
+            m.errors.labels(kind).inc()
+            self.print_once(f"error: {message}", out)
         if report.error and report.error not in self.errors:
             self.errors.append(report.error)
             m.errors.labels("stream_failed").inc()
-            self._print_once(f"error: {report.error}", out)
+            self.print_once(f"error: {report.error}", out)
         if report.finished:
             self.streams.pop((source, report.stream), None)
 
-    def _print_once(self, line: str, out: Callable[[str], None]) -> None:
+    def print_once(self, line: str, out: Callable[[str], None]) -> None:
+        """Print ``line`` unless it was printed before (streams repeat what they see)."""
         if line not in self._printed:
             self._printed.add(line)
             out(line)
@@ -158,7 +160,7 @@ class Monitor:
         if lag > 0 and idle > STALL_S:
             reasons.append(f"stalled: {lag:,} records behind and none mirrored for {idle:.0f} s")
         if self.stopped:
-            reasons.append(f"{len(self.stopped)} partition(s) stopped by refused records")
+            reasons.append(f"{len(self.stopped)} partition(s) stopped (see the errors)")
         return Check(not reasons, reasons or ["mirroring"])
 
     # --- views -------------------------------------------------------------------------------

@@ -266,6 +266,7 @@ class ShallowStream(MirrorStream):
                 if now >= next_refresh:
                     self._refresh_subscription()
                     next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
+                self._watch_topics(now)
                 if now >= next_serve:
                     self._serve_consumer()
                     next_serve = now + CONSUMER_SERVE_INTERVAL_S
@@ -329,7 +330,8 @@ class ShallowStream(MirrorStream):
     def _fetch(self) -> None:
         by_node: dict[int, dict[Key, int]] = {}
         for key, part in self.parts.items():
-            if key in self.stopped or part.queued_bytes >= QUEUED_BYTES_PER_PARTITION:
+            if (key in self.stopped or key in self.suspended
+                    or part.queued_bytes >= QUEUED_BYTES_PER_PARTITION):
                 continue
             node = self._src_leaders.get(key, -1)
             if node >= 0 and node not in self._fetching and (
@@ -362,8 +364,9 @@ class ShallowStream(MirrorStream):
         for fetched in result:
             key = (fetched.topic, fetched.partition)
             part = self.parts.get(key)
-            if part is None or fetched.fetch_offset != part.position or key in self.stopped:
-                continue  # revoked, stopped, or an answer for an old position
+            if (part is None or fetched.fetch_offset != part.position or key in self.stopped
+                    or key in self.suspended):
+                continue  # revoked, stopped, held, or an answer for an old position
             if fetched.error is not None:
                 self._fetch_error(part, fetched)
             else:
@@ -417,7 +420,8 @@ class ShallowStream(MirrorStream):
         requests: dict[int, dict[Key, _Item]] = {}
         moved = False
         for key, part in self.parts.items():
-            if not part.queue or key in self.stopped or part.retry_at > now:
+            if not part.queue or key in self.stopped or key in self.suspended \
+                    or part.retry_at > now:
                 continue
             moved |= self._skip_and_fall_back(part)
             if not part.queue or part.queue[0].batch is None:
@@ -637,7 +641,8 @@ class ShallowStream(MirrorStream):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self._error is None:
             busy = any(p.queue or p.in_flight or p.on_record_path
-                       for k, p in self.parts.items() if k not in self.stopped)
+                       for k, p in self.parts.items()
+                       if k not in self.stopped and k not in self.suspended)
             if not busy:
                 return
             self._refresh_metadata()

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmirror.config.settings import MirrorSettings, SourceCluster
-from kmirror.errors import MirrorError
+from kmirror.errors import KmirrorError, MirrorError
 from kmirror.kafka.acls import acl_line
 from kmirror.kafka.admin import Admin
+from kmirror.kafka.lineage_io import TargetLineageStore
 from kmirror.kafka.reader import Key, SourceReader
 from kmirror.kafka.scan import locate_records
 from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, SyncWriter, TargetWriter
@@ -31,6 +32,7 @@ from kmirror.mirror.source_gaps import decide
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.offsets.syncs import OffsetSync, encode, slots
 from kmirror.topics.filter import RegexTopicFilter
+from kmirror.topics.lineage import CLAIM, LineageGuard, Verdict
 from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, PROVENANCE_HEADER, TopicSelection
 from kmirror.topics.plan import TopicSync
 
@@ -42,6 +44,7 @@ REPORT_INTERVAL_S = 1.0
 DRAIN_TIMEOUT_S = 300.0
 COMMIT_FLUSH_TIMEOUT_S = 30.0  # a commit waits this long for a checkpoint, then commits less
 FLUSH_SLICE_S = 0.5  # flush in slices, reporting in between (the supervisor watches for silence)
+TOPIC_CHECK_S = 1.0  # how often the ids of the topics being mirrored are compared (lineage.py)
 
 
 @dataclass
@@ -101,12 +104,28 @@ class MirrorStream:
         label = f"source cluster '{source.alias}' ({source.bootstrap_servers})"
         self.label = label
         self._target_admin = Admin(settings.target_admin_settings, "target")
+        source_admin = Admin(source.admin_settings, label)
         self.sync = TopicSync(
-            Admin(source.admin_settings, label),
+            source_admin,
             self._target_admin,
             settings.replication_factor,
             rename=self.target_topic,
         )
+        self.lineage = LineageGuard(
+            source_admin, self._target_admin,
+            TargetLineageStore(settings.target_admin_settings, self._target_admin),
+            source_cluster=source_admin.cluster_id(), source_alias=source.alias, label=label,
+            target_label=f"target cluster ({settings.target['bootstrap.servers']})",
+            rename=self.target_topic, recreate_target=settings.recreate_target_topics,
+        )
+        self._lineage_warned = False
+        self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
+        self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
+        # Partitions of a source topic that is gone (deleted?): paused, nothing sent or
+        # committed, until it is back (same id: go on; another id: stopped).
+        self.suspended: set[Key] = set()
+        self._vouched: dict[Key, int] = {}  # highest offset sent when the topic's id was checked
+        self._next_topic_check = 0.0
         self.writer = self._make_writer()
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
         self.reset_to_earliest = source.client.get("auto.offset.reset", "earliest") in (
@@ -120,6 +139,7 @@ class MirrorStream:
             # shorten restarts after crashes.
             client["group.instance.id"] = f"{client['group.instance.id']}-{stream_index}"
         self.reader = SourceReader(client, label, self._assigned, self._revoked, self._lost)
+        self.reader.before_assign = self._before_assign
         self.assigned: set[Key] = set()
         self.stopped: dict[Key, str] = {}
         self.stats = StreamReport(source.alias, stream_index)
@@ -185,12 +205,50 @@ class MirrorStream:
             needed[topic] = max(needed.get(topic, 0), partition + 1)
         self.sync.ensure(needed)
 
+    def _before_assign(self, keys: list[Key]) -> tuple[set[Key], dict[Key, int]]:
+        """Before partitions are assigned: hold those of topics whose lineage refuses them
+        (topics/lineage.py), and choose explicit start offsets for the others."""
+        verdicts = self.lineage.check({t for t, _ in keys})
+        held = {k for k in keys if k[0] in verdicts and not verdicts[k[0]].allowed}
+        for topic, verdict in verdicts.items():
+            if not verdict.allowed:
+                self._stop_topic([k for k in held if k[0] == topic], verdict)
+            elif verdict.kind == CLAIM:
+                self.sync.forget([self.target_topic(topic)])  # (it may have been deleted)
+        self._new_sources = {t for t, v in verdicts.items() if v.allowed and v.new_source}
+        self._starts = self._explicit_starts([k for k in keys if k not in held])
+        return held, self._starts
+
+    def _explicit_starts(self, keys: list[Key]) -> dict[Key, int]:
+        """Start offsets that override the group's committed ones: a source topic created
+        again since its lineage starts over where auto.offset.reset says (offsets committed
+        under its name belong to the old topic)."""
+        fresh = [k for k in keys if k[0] in self._new_sources]
+        if not fresh:
+            return {}
+        marks = self.reader.watermarks(fresh)
+        return {k: low if self.reset_to_earliest else high for k, (low, high) in marks.items()}
+
     def _start_offsets(self, keys: list[Key]) -> dict[Key, int]:
-        """Where newly assigned partitions start: the group's committed offsets."""
-        return self.reader.committed(keys)
+        """Where newly assigned partitions start: the group's committed offsets, unless
+        chosen explicitly before the assignment."""
+        return {**self.reader.committed(keys),
+                **{k: o for k, o in self._starts.items() if k in keys}}
+
+    def _claim_lineages(self) -> None:
+        """Keep the lineage of topics mirrored for the first time (their target topics exist
+        now). Not fatal: without it, re-creation is still seen while this process runs."""
+        try:
+            self.lineage.claim()
+        except KmirrorError as exc:
+            if not self._lineage_warned:
+                self._lineage_warned = True
+                _log.warning("%s; a source topic re-created while kmirror is stopped will not "
+                             "be recognized", exc)
 
     def _assigned(self, keys: list[Key]) -> None:
         self._ensure_target_topics(keys)
+        self._claim_lineages()
         # Start each partition's track at its start offset, so a partition with nothing new
         # still reports its position (for lag and --until-caught-up).
         start = self._start_offsets(keys)
@@ -227,6 +285,8 @@ class MirrorStream:
             self.syncs.forget(keys)
         for key in keys:
             self.stopped.pop(key, None)
+            self.suspended.discard(key)
+            self._vouched.pop(key, None)
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -239,6 +299,7 @@ class MirrorStream:
                 if now >= next_refresh:
                     self._refresh_subscription()
                     next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
+                self._watch_topics(now)
                 if self._pending:
                     self._pending = self._send(self._pending)
                     if self._pending:
@@ -281,6 +342,85 @@ class MirrorStream:
         if self.reader.subscribe(topics):
             _log.debug("stream %d subscribed to %d topic(s)", self.index, len(topics))
 
+    # --- topics deleted or created again while mirroring (topics/lineage.py) -------------------
+
+    def _watch_topics(self, now: float) -> None:
+        """Every second: compare the ids of the topics being mirrored with their lineage.
+        A topic that is gone has its partitions suspended; one that came back under another id
+        has them stopped (with what may have been copied from it before this check)."""
+        if now < self._next_topic_check:
+            return
+        self._next_topic_check = now + TOPIC_CHECK_S
+        by_topic: dict[str, list[Key]] = {}
+        for key in self.assigned:
+            by_topic.setdefault(key[0], []).append(key)
+        if not by_topic:
+            return
+        try:
+            verdicts = self.lineage.check(by_topic, full=False)
+        except KmirrorError as exc:
+            _log.debug("topic id check skipped: %s", exc)
+            return
+        tracks = self.tracker.tracks
+        for topic, keys in by_topic.items():
+            verdict = verdicts.get(topic)
+            if verdict is None:
+                self._suspend(topic, keys)
+            elif not verdict.allowed:
+                self._stop_topic(keys, verdict)
+            else:
+                back = [k for k in keys if k in self.suspended]
+                if back:
+                    self.suspended.difference_update(back)
+                    _log.warning("%s, topic %s is back (same topic id): mirroring it again",
+                                 self.label, topic)
+                    if not self._backpressure:
+                        self.reader.resume(back)
+                for key in keys:
+                    if key in tracks:
+                        self._vouched[key] = tracks[key].highest
+
+    def _suspend(self, topic: str, keys: list[Key]) -> None:
+        new = [k for k in keys if k not in self.suspended]
+        if not new:
+            return
+        self.suspended.update(new)
+        self.reader.pause(new)
+        self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in new]
+        _log.warning("%s, topic %s is gone (deleted?): its partitions wait and nothing more is "
+                     "committed for them until it is back", self.label, topic)
+
+    def _stop_topic(self, keys: list[Key], verdict: Verdict) -> None:
+        """Stop partitions whose topic the lineage refuses: nothing more is sent or committed
+        for them (they are let go; the group keeps them until the next rebalance)."""
+        message = verdict.message or f"{self.label}, topic {verdict.topic}: refused"
+        tracks = self.tracker.tracks
+        copied = []
+        for key in sorted(keys):
+            track = tracks.get(key)
+            if key in self.suspended or track is None:
+                continue
+            since = self._vouched.get(key, self.tracker.committed.get(key, 0) - 1)
+            if track.highest > since:
+                copied.append(f"partition {key[1]} offsets {since + 1}..{track.highest}")
+        if copied:
+            message += ("; copied since the last check that saw the old topic, and so possibly "
+                        "from the new one: " + ", ".join(copied))
+        elif any(k in self.assigned for k in keys):
+            message += "; nothing of the new topic was copied"
+        self.reader.pause(keys)
+        gone = set(keys)
+        self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
+        self.tracker.forget(keys)
+        self.assigned.difference_update(keys)
+        self.suspended.difference_update(keys)
+        if self.syncs is not None:
+            self.syncs.forget(keys)
+        for key in keys:
+            self.stopped[key] = message
+        if keys:
+            self.stats.stopped_partitions.append(message)
+
     def _send(self, batch: list[Any]) -> list[Any]:
         """Send records in order; return those not sent because the queue is full."""
         track_for = self.tracker.track
@@ -300,8 +440,8 @@ class MirrorStream:
             key = (topic, partition)
             track = tracks.get(key)
             if track is None:
-                if key not in self.assigned or key in self.stopped:
-                    continue  # revoked meanwhile, or stopped by a refused record
+                if key not in self.assigned or key in self.stopped or key in self.suspended:
+                    continue  # revoked meanwhile, stopped by a refused record, or held
                 track = tracks[key] = track_for(topic, partition)
             offset = msg.offset()
             value = msg.value()
@@ -392,11 +532,13 @@ class MirrorStream:
 
     def _out_of_range(self, key: Key) -> None:
         """The next offset of ``key`` is not in the source's log: decide (source_gaps.py)."""
-        if key not in self.assigned or key in self.stopped:
+        if key not in self.assigned or key in self.stopped or key in self.suspended:
             return
         track = self.tracker.track(*key)
         wanted = track.highest + 1 if track.highest >= 0 else self.tracker.committed.get(key)
         restart = self.source_gap(key, wanted)
+        if key in self.stopped:
+            return  # the topic was created again: stopped, not moved
         track.highest = restart - 1  # records still in flight keep the commit point below
         self.reader.seek(key, restart)
         if self._backpressure:
@@ -406,6 +548,12 @@ class MirrorStream:
         """Apply the --on.source.gap policy to a partition whose ``wanted`` offset is out of
         range; returns where to go on (raises MirrorError when the policy is fail)."""
         low, high = self.reader.watermarks([key])[key]
+        if wanted is not None and wanted > high:
+            # Past the log's end: the topic may have been created again (a new id)
+            verdict = self.lineage.check([key[0]]).get(key[0])
+            if verdict is not None and not verdict.allowed:
+                self._stop_topic([k for k in self.assigned if k[0] == key[0]], verdict)
+                return wanted
         where = f"{self.label}, topic {key[0]} partition {key[1]}"
         decision = decide(where, wanted, low, high, self.settings.on_source_gap,
                           self.reset_to_earliest)
@@ -426,7 +574,7 @@ class MirrorStream:
     def _end_backpressure(self) -> None:
         if self._backpressure:
             self._backpressure = False
-            self.reader.resume(self.assigned - set(self.stopped))
+            self.reader.resume(self.assigned - set(self.stopped) - self.suspended)
 
     def _wait_for_room(self) -> None:
         self.writer.poll(0.05)
@@ -493,7 +641,7 @@ class MirrorStream:
         tracks = self.tracker.tracks
         idle = [
             key for key in self.assigned
-            if key not in waiting and key not in self.stopped
+            if key not in waiting and key not in self.stopped and key not in self.suspended
             and (key not in tracks or (not tracks[key].pending
                                        and tracks[key].failed_offset is None))
         ]
@@ -566,6 +714,8 @@ class MirrorStream:
             self._record_syncs()
         self._sync_positions()
         offsets = self.tracker.to_commit(keys)
+        for key in self.suspended.intersection(offsets):
+            del offsets[key]  # the topic is gone: if it comes back it may be another one
         if offsets:
             self.tracker.mark_committed(self.reader.commit(offsets))
             self.stats.commits += 1

@@ -32,12 +32,14 @@ from kmirror.errors import ConfigError, KmirrorError, MirrorError
 from kmirror.kafka.acls import hidden_topics_hint
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.groups import GroupReader
+from kmirror.kafka.lineage_io import TargetLineageStore
 from kmirror.mirror.handler import load_handler
 from kmirror.mirror.monitor import Monitor, lag_of, summarize
 from kmirror.mirror.stream import MirrorStream, StreamReport
 from kmirror.observe.server import StatusServer
 from kmirror.observe.view import live_table
 from kmirror.topics.filter import RegexTopicFilter
+from kmirror.topics.lineage import LineageGuard, Verdict
 from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, IdentityPolicy, TopicSelection
 from kmirror.topics.plan import TopicAction, TopicSync
 
@@ -65,7 +67,9 @@ class SourcePlan:
     groups: GroupReader
     topics: dict[str, int]  # selected topic -> partitions
     selection: TopicSelection
+    lineage: LineageGuard
     actions: list[TopicAction] = field(default_factory=list)
+    refused: dict[str, Verdict] = field(default_factory=dict)  # topics the lineage refuses
     goals: dict[Key, int] = field(default_factory=dict)  # --until-caught-up end offsets
     loops_reported: set[str] = field(default_factory=set)  # copies of the target's topics
 
@@ -151,6 +155,8 @@ class Supervisor:
         self._start_positions: dict[tuple[str, Key], int] = {}
         self._start_positions_taken = False
         self._target_admin = Admin(settings.target_admin_settings, "target")
+        self._lineages = TargetLineageStore(settings.target_admin_settings, self._target_admin)
+        self._lineage_warned = False
         self._dry_run = False
 
     # --- before the streams start ------------------------------------------------------------
@@ -165,7 +171,8 @@ class Supervisor:
             label = f"source cluster '{source.alias}' ({source.bootstrap_servers})"
             admin = Admin(source.admin_settings, label)
             policy = self.settings.policy()
-            if admin.cluster_id() == target_id and isinstance(policy, IdentityPolicy):
+            source_id = admin.cluster_id()
+            if source_id == target_id and isinstance(policy, IdentityPolicy):
                 raise ConfigError([
                     f"{source.config_file}: the source cluster ({source.bootstrap_servers}) is "
                     f"the target cluster ({self.settings.target['bootstrap.servers']}): "
@@ -178,24 +185,57 @@ class Supervisor:
             sync = TopicSync(admin, target, self.settings.replication_factor,
                              rename=selection.target_topic)
             groups = GroupReader(source.admin_settings, label)
-            self.plans.append(SourcePlan(source, admin, sync, groups, {}, selection))
+            lineage = LineageGuard(
+                admin, target, self._lineages, source_cluster=source_id,
+                source_alias=source.alias, label=label,
+                target_label=f"target cluster ({self.settings.target['bootstrap.servers']})",
+                rename=selection.target_topic,
+                recreate_target=self.settings.recreate_target_topics)
+            self.plans.append(SourcePlan(source, admin, sync, groups, {}, selection, lineage))
+        if not dry_run:
+            self._create_internal_topic(
+                self._lineages.create, "a source topic created again while kmirror is stopped "
+                "will not be recognized")
         for plan in self.plans:
             self._refresh(plan, first=True)
             if self.settings.until_caught_up and not dry_run:
                 plan.goals = plan.admin.end_offsets(_partitions(plan.topics))
         if self.settings.emit_offset_syncs and not dry_run:
-            self._create_sync_topic()  # (after the topics: their refusal is the real error)
+            # (after the topics: their refusal is the real error)
+            self._create_internal_topic(
+                lambda rf: self._target_admin.create_topic(
+                    OFFSET_SYNCS_TOPIC, 1, rf, {"cleanup.policy": "compact"}),
+                "offset syncs are off (or run with --emit.offset.syncs false)")
         self._print_plan()
 
-    def _create_sync_topic(self) -> None:
-        """The target's compacted topic for offset syncs (see kmirror.offsets.syncs)."""
+    def _create_internal_topic(self, create: Callable[[int], object], consequence: str) -> None:
+        """One of kmirror's compacted topics in the target; a refusal is a warning saying what
+        is lost without it (mirroring itself does not need it)."""
         try:
-            self._target_admin.create_topic(OFFSET_SYNCS_TOPIC, 1,
-                                            self.settings.replication_factor,
-                                            {"cleanup.policy": "compact"})
+            create(self.settings.replication_factor)
         except KmirrorError as exc:
-            self.out(f"warning: offset syncs are off: {exc} (or run with --emit.offset.syncs "
-                     "false)")
+            self.out(f"warning: {exc}: {consequence}")
+
+    def _judge_lineage(self, plan: SourcePlan, selected: dict[str, int]) -> dict[str, int]:
+        """Refused topics (re-created source, deleted target; topics/lineage.py) are reported
+        once and left out; returns the topics whose target topics may be created or grown."""
+        verdicts = plan.lineage.check(selected)
+        plan.refused = {t: v for t, v in verdicts.items() if not v.allowed}
+        for verdict in plan.refused.values():
+            if verdict.message and not self._dry_run:
+                self.monitor.print_once(f"error: {verdict.message}", self.out)
+        return {t: n for t, n in selected.items() if t not in plan.refused}
+
+    def _claim_lineages(self, plan: SourcePlan) -> None:
+        if self._dry_run:
+            return
+        try:
+            plan.lineage.claim()
+        except KmirrorError as exc:
+            if not self._lineage_warned:
+                self._lineage_warned = True
+                self.out(f"warning: {exc}: a source topic created again while kmirror is "
+                         "stopped will not be recognized")
 
     def _check_target_topics(self, plan: SourcePlan, selected: dict[str, int]) -> None:
         """A target topic deleted while mirroring: reported, and created again only with
@@ -205,6 +245,8 @@ class Supervisor:
             return
         names = {plan.selection.target_topic(t): t for t in selected}
         for topic in gone:
+            if names.get(topic) in plan.refused:
+                continue  # reported by the lineage check, with what to do
             if self.settings.recreate_target_topics and topic in names:
                 plan.sync.ensure({names[topic]: selected[names[topic]]})
                 self.out(f"target topic {topic} was deleted while mirroring: created again "
@@ -245,15 +287,17 @@ class Supervisor:
                 f"{self.settings.topic_refresh_interval_ms / 1000:g} s"
             )
         self.monitor.empty_filters = empty
+        allowed = self._judge_lineage(plan, selected)
         if first:
-            plan.actions = plan.sync.plan(selected)
+            plan.actions = plan.sync.plan(allowed)
             if not self._dry_run:
                 plan.sync.apply(plan.actions)
         elif new or grown:
-            actions = plan.sync.ensure({t: selected[t] for t in new + grown})
+            actions = plan.sync.ensure({t: selected[t] for t in new + grown if t in allowed})
             for topic in new:
-                self.out(f"new topic {topic} ({selected[topic]} partitions) from "
-                         f"'{plan.source.alias}': mirroring it")
+                if topic not in plan.refused:  # (a refused one was reported as an error)
+                    self.out(f"new topic {topic} ({selected[topic]} partitions) from "
+                             f"'{plan.source.alias}': mirroring it")
             for topic in grown:
                 self.out(f"topic {topic} of '{plan.source.alias}' grew to "
                          f"{selected[topic]} partitions")
@@ -261,6 +305,7 @@ class Supervisor:
                 self.out(f"  target: {action.describe()}")
         if not first:
             self._check_target_topics(plan, selected)
+        self._claim_lineages(plan)
         plan.topics = selected
 
     def _print_plan(self) -> None:
@@ -280,6 +325,10 @@ class Supervisor:
         for plan in self.plans:
             for action in plan.actions:
                 self.out(f"  {plan.source.alias} -> target: {action.describe()}")
+            for topic, verdict in sorted(plan.refused.items()):
+                self.out(f"  {plan.source.alias} -> target: "
+                         f"{plan.selection.target_topic(topic)}: not mirrored ({verdict.kind})"
+                         + (f": {verdict.message}" if self._dry_run else ": see the error above"))
             partitions = sum(plan.topics.values())
             if 0 < partitions < streams:
                 self.out(
@@ -517,7 +566,7 @@ class Supervisor:
             f"kmirror: mirrored {monitor.records:,} records ({monitor.bytes / 1e6:.1f} MB) in "
             f"{elapsed:.1f} s ({rate:,.0f} records/s)"
             + (f"; stopped by: {monitor.errors[0]}" if monitor.errors else "")
-            + (f"; {len(monitor.stopped)} partition(s) stopped by refused records"
+            + (f"; {len(monitor.stopped)} partition(s) stopped (see the errors above)"
                if monitor.stopped and not monitor.errors else "")
         )
 
@@ -536,9 +585,8 @@ def run_mirror(
         raise MirrorError(supervisor.monitor.errors[0])
     if code == 1 and supervisor.monitor.stopped:
         raise MirrorError(
-            f"{len(supervisor.monitor.stopped)} partition(s) stopped by records the target "
-            "refused "
-            "(see the errors above); their offsets were not committed past those records"
+            f"{len(supervisor.monitor.stopped)} partition(s) stopped (see the errors above); "
+            "nothing was committed past what the target acknowledged for them"
         )
     return code
 
@@ -562,6 +610,9 @@ def plan_mirror(settings: MirrorSettings, as_json: bool) -> int:
             "alias": plan.source.alias, "bootstrap_servers": plan.source.bootstrap_servers,
             "group": plan.source.group_id, "topics": plan.topics,
             "actions": [action.as_json() for action in plan.actions],
+            "refused": [{"source_topic": t, "target_topic": plan.selection.target_topic(t),
+                         "reason": v.kind, "message": v.message}
+                        for t, v in sorted(plan.refused.items())],
             "not_mirrored": sorted(plan.loops_reported),
         } for plan in supervisor.plans],
         "messages": lines,

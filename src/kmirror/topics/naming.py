@@ -25,6 +25,8 @@ from kmirror.errors import ConfigError
 DEFAULT_SEPARATOR = "."
 PROVENANCE_HEADER = "kmirror.provenance"  # value: the alias of the cluster a record was born in
 OFFSET_SYNCS_TOPIC = "kmirror.offset-syncs"  # kmirror's own, in the target: never mirrored
+LINEAGE_TOPIC = "kmirror.source-topics"  # which source topic each target topic copies (lineage.py)
+INTERNAL_TOPICS = frozenset({OFFSET_SYNCS_TOPIC, LINEAGE_TOPIC})
 
 
 @runtime_checkable
@@ -145,7 +147,7 @@ class TopicSelection:
 
     def selects(self, topic: str) -> bool:
         """True for a topic to mirror."""
-        return (topic != OFFSET_SYNCS_TOPIC and self._should_mirror(topic)
+        return (topic not in INTERNAL_TOPICS and self._should_mirror(topic)
                 and not self.loops_back(topic))
 
     def target_topic(self, topic: str) -> str:

@@ -200,6 +200,12 @@ class TopicSync:
             self.apply(actions)
             return [a for a in actions if a.action in (CREATE, GROW)]
 
+    def forget(self, target_topics: Iterable[str]) -> None:
+        """Look at these target topics afresh at the next ``ensure``."""
+        with self._lock:
+            for topic in target_topics:
+                self._ready.pop(topic, None)
+
     def vanished(self) -> list[str]:
         """Target topics made sure of earlier that the target no longer has (deleted while
         mirroring); they are forgotten, so ``ensure`` would create them again."""

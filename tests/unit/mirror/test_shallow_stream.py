@@ -87,7 +87,8 @@ def _stream(position: int = 100) -> tuple[ShallowStream, FakeTarget, FakeWriter]
     stream = ShallowStream.__new__(ShallowStream)  # no clients: the parts under test only
     target, writer = FakeTarget(), FakeWriter()
     stream.__dict__.update(
-        tracker=OffsetTracker(), stopped={}, stats=StreamReport("src", 0), writer=writer,
+        tracker=OffsetTracker(), stopped={}, suspended=set(), stats=StreamReport("src", 0),
+        writer=writer,
         dst=target, parts={KEY: _Partition(KEY, position)}, _dst_leaders={KEY: NODE},
         _producer=PRODUCER, _new_producer_id=False, _requests=0, offset_map=OffsetMap(),
         batches=Counter(), _warned={}, isolation=0, label="source", target_topic=str,

@@ -1,0 +1,262 @@
+"""Which source topic each target topic is a copy of, so that a re-created topic never mixes.
+
+A topic deleted and created again under the same name is another topic: a new topic id, new
+records from offset 0, and (Kafka 4) no committed offsets for the mirror's group any more. A
+mirror that only knows names copies the new topic's records into the old copy, and nobody can
+tell them apart afterwards. kmirror remembers, per (source cluster, source topic, target topic),
+the *lineage*: the source topic's id and the target topic's id when mirroring began. It keeps
+them in the target cluster (compacted topic ``kmirror.source-topics``, one record per target
+topic and source), so a restart remembers too.
+
+Before a partition is mirrored (at each assignment), and every second for the topics being
+mirrored, the current ids are compared with the lineage (``judge``):
+
+============================  ==========================  =====================================
+source topic id               target topic                verdict
+============================  ==========================  =====================================
+no lineage yet                any                         claim (a first mirror)
+same                          same id                     mirror
+any                           another id (re-created)     claim (whoever re-created it chose)
+other (source re-created)     same id                     **refused**: the copy is of the old
+                                                          topic; delete it or mirror elsewhere
+same                          missing (deleted)           **refused** unless
+                                                          ``--recreate.target.topics``
+other                         missing                     claim (both new: a fresh mirror,
+                                                          from the new topic's start)
+============================  ==========================  =====================================
+
+A refused topic's partitions are not mirrored and nothing is committed for them; the other
+topics go on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+MIRROR, CLAIM = "mirror", "claim"
+SOURCE_RECREATED, TARGET_DELETED = "source-recreated", "target-deleted"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Target topic ``target_topic`` (id ``target_topic_id``) holds the copy of source topic
+    ``source_topic`` (id ``source_topic_id``) of the cluster with id ``source_cluster``."""
+
+    source_cluster: str
+    source_alias: str
+    source_topic: str
+    source_topic_id: str
+    target_topic: str
+    target_topic_id: str
+    since_ms: int
+
+    def key(self) -> bytes:
+        """The record key: compaction keeps the newest lineage per source and target topic."""
+        return lineage_key(self.source_cluster, self.source_topic, self.target_topic)
+
+    def encode(self) -> tuple[bytes, bytes]:
+        """(key, value) of the record."""
+        return self.key(), json.dumps({"v": FORMAT_VERSION, **asdict(self)}).encode()
+
+
+def lineage_key(source_cluster: str, source_topic: str, target_topic: str) -> bytes:
+    """The key of a lineage record."""
+    return json.dumps([source_cluster, source_topic, target_topic]).encode()
+
+
+def decode(value: bytes | None) -> Lineage | None:
+    """A lineage record's value, or None (a tombstone, or a format this version cannot read)."""
+    if not value:
+        return None
+    try:
+        fields = json.loads(value)
+        if fields.pop("v", None) != FORMAT_VERSION:
+            return None
+        return Lineage(**fields)
+    except (ValueError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a source topic may be mirrored into its target topic now."""
+
+    topic: str
+    kind: str
+    message: str | None = None
+    # CLAIM of a source topic created since the last lineage: the group's committed offsets
+    # (if any) belong to the old topic, so the mirror starts where auto.offset.reset says.
+    new_source: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        """True when its partitions may be mirrored."""
+        return self.kind in (MIRROR, CLAIM)
+
+
+def judge(known: Lineage | None, source_id: str, target_id: str | None,
+          recreate_target: bool) -> tuple[str, bool]:
+    """(verdict kind, whether the source topic is new since the lineage), per the table above."""
+    if known is None:
+        return CLAIM, False
+    same_source = known.source_topic_id == source_id
+    if target_id is None:
+        if same_source and not recreate_target:
+            return TARGET_DELETED, False
+        return CLAIM, not same_source
+    if target_id != known.target_topic_id:
+        return CLAIM, not same_source
+    return (MIRROR, False) if same_source else (SOURCE_RECREATED, True)
+
+
+class TopicIds(Protocol):
+    """A cluster's topic ids."""
+
+    def topic_ids(self, names: Iterable[str]) -> dict[str, str]:
+        """The ids of those topics that exist."""
+        ...
+
+
+class TargetTopics(TopicIds, Protocol):
+    """What the guard reads of the target cluster to explain a refusal."""
+
+    def topics(self) -> dict[str, int]:
+        """Every topic with its partition count."""
+        ...
+
+    def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Log-end offsets."""
+        ...
+
+
+class LineageStore(Protocol):
+    """Where lineages are kept (the target's ``kmirror.source-topics``)."""
+
+    def read(self) -> dict[bytes, Lineage]:
+        """Every lineage, by key."""
+        ...
+
+    def write(self, lineages: Iterable[Lineage]) -> None:
+        """Keep these lineages (raises KmirrorError when the target refuses)."""
+        ...
+
+
+class LineageGuard:
+    """Judges source topics against their lineage; one per source cluster and process."""
+
+    def __init__(
+        self, source: TopicIds, target: TargetTopics, store: LineageStore, *,
+        source_cluster: str, source_alias: str, label: str, target_label: str,
+        rename: Callable[[str], str], recreate_target: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._source, self._target, self._store = source, target, store
+        self.source_cluster, self.source_alias = source_cluster, source_alias
+        self.label, self.target_label = label, target_label
+        self._rename, self._recreate_target, self._clock = rename, recreate_target, clock
+        self._known: dict[str, tuple[str, str]] = {}  # topic -> (source id, target id) judged ok
+        # What this process judged or claimed: the fallback when the store has nothing (it
+        # could not be written), so re-creation is still seen while the process runs.
+        self._remembered: dict[str, Lineage] = {}
+        self._claims: dict[str, str] = {}  # topic -> source id, to claim once the target exists
+
+    def check(self, topics: Iterable[str], full: bool = True) -> dict[str, Verdict]:
+        """A verdict per existing topic among ``topics`` (a missing one gets none).
+
+        ``full``: compare the target topic's id too (at assignment); otherwise only the source
+        ids are compared with what was judged before (the cheap check every second)."""
+        source_ids = self._source.topic_ids(sorted(set(topics)))
+        verdicts: dict[str, Verdict] = {}
+        if not full:
+            changed = [t for t, sid in source_ids.items()
+                       if t not in self._known or self._known[t][0] != sid]
+            for topic in set(source_ids) - set(changed):
+                verdicts[topic] = Verdict(topic, MIRROR)
+            source_ids = {t: source_ids[t] for t in changed}
+            if not source_ids:
+                return verdicts
+        names = {t: self._rename(t) for t in source_ids}
+        target_ids = self._target.topic_ids(sorted(set(names.values())))
+        unknown = [t for t, sid in source_ids.items()
+                   if self._known.get(t) != (sid, target_ids.get(names[t]))]
+        stored = self._store.read() if unknown else {}
+        for topic, source_id in source_ids.items():
+            if topic not in unknown:
+                verdicts[topic] = Verdict(topic, MIRROR)
+                continue
+            known = (stored.get(lineage_key(self.source_cluster, topic, names[topic]))
+                     or self._remembered.get(topic))
+            target_id = target_ids.get(names[topic])
+            kind, new_source = judge(known, source_id, target_id, self._recreate_target)
+            message = None
+            if kind == MIRROR:
+                assert known is not None and target_id is not None
+                self._known[topic] = (source_id, target_id)
+                self._remembered[topic] = known
+            elif kind == CLAIM:
+                self._claims[topic] = source_id
+                self._known.pop(topic, None)
+            else:
+                assert known is not None
+                message = self._refusal(kind, known, source_id)
+                self._known.pop(topic, None)
+            verdicts[topic] = Verdict(topic, kind, message, new_source)
+        return verdicts
+
+    def claim(self) -> list[Lineage]:
+        """Write the lineage of every topic judged CLAIM whose target topic exists now (call
+        after creating target topics, before mirroring); returns what was written."""
+        if not self._claims:
+            return []
+        names = {t: self._rename(t) for t in self._claims}
+        target_ids = self._target.topic_ids(sorted(set(names.values())))
+        now_ms = int(self._clock() * 1000)
+        lineages = [
+            Lineage(self.source_cluster, self.source_alias, topic, source_id, names[topic],
+                    target_ids[names[topic]], now_ms)
+            for topic, source_id in sorted(self._claims.items()) if names[topic] in target_ids
+        ]
+        for lineage in lineages:  # (remembered even if the store refuses them)
+            self._known[lineage.source_topic] = (lineage.source_topic_id,
+                                                 lineage.target_topic_id)
+            self._remembered[lineage.source_topic] = lineage
+            del self._claims[lineage.source_topic]
+        self._store.write(lineages)
+        return lineages
+
+    def _refusal(self, kind: str, known: Lineage, source_id: str) -> str:
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(known.since_ms / 1000))
+        where = f"{self.label}, topic {known.source_topic}"
+        target = known.target_topic
+        if kind == TARGET_DELETED:
+            return (
+                f"{where}: target topic {target} was deleted while kmirror mirrored into it "
+                f"(since {since}); kmirror does not create it again behind your back: the "
+                "mirror's committed offsets would start the new copy in the middle. Its "
+                "partitions are not mirrored. Create the topic yourself, or run with "
+                "--recreate.target.topics (either way the copy starts at the committed offsets)"
+            )
+        return (
+            f"{where}: the topic was deleted and created again (its id was {known.source_topic_id} "
+            f"when mirroring began, {since}; it is now {source_id}). Target topic {target} "
+            f"in the {self.target_label} holds {self._holdings(target)} copied from the old "
+            "topic; the new topic's records would be mixed into it, so its partitions are not "
+            "mirrored and nothing is committed for them. To mirror the new topic: delete the "
+            f"target topic (kafka-topics.sh --delete --topic {target}) and restart kmirror, "
+            "which copies it from its start; or mirror it under another name "
+            "(--replication.policy prefix, or another target cluster)"
+        )
+
+    def _holdings(self, target_topic: str) -> str:
+        try:
+            partitions = self._target.topics().get(target_topic, 0)
+            ends = self._target.end_offsets([(target_topic, p) for p in range(partitions)])
+        except Exception:  # only for the explanation: never hide the refusal behind it
+            return "the records"
+        return (f"{sum(ends.values()):,} records (the sum of its end offsets) in {partitions} "
+                "partition(s)")
