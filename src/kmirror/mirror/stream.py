@@ -118,7 +118,6 @@ class MirrorStream:
             target_label=f"target cluster ({settings.target['bootstrap.servers']})",
             rename=self.target_topic, recreate_target=settings.recreate_target_topics,
         )
-        self._lineage_warned = False
         self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
         self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
         # Partitions of a source topic that is gone (deleted?): paused, nothing sent or
@@ -235,20 +234,9 @@ class MirrorStream:
         return {**self.reader.committed(keys),
                 **{k: o for k, o in self._starts.items() if k in keys}}
 
-    def _claim_lineages(self) -> None:
-        """Keep the lineage of topics mirrored for the first time (their target topics exist
-        now). Not fatal: without it, re-creation is still seen while this process runs."""
-        try:
-            self.lineage.claim()
-        except KmirrorError as exc:
-            if not self._lineage_warned:
-                self._lineage_warned = True
-                _log.warning("%s; a source topic re-created while kmirror is stopped will not "
-                             "be recognized", exc)
-
     def _assigned(self, keys: list[Key]) -> None:
         self._ensure_target_topics(keys)
-        self._claim_lineages()
+        self.lineage.keep(_log.warning)  # (the target topics exist now)
         # Start each partition's track at its start offset, so a partition with nothing new
         # still reports its position (for lag and --until-caught-up).
         start = self._start_offsets(keys)

@@ -156,7 +156,6 @@ class Supervisor:
         self._start_positions_taken = False
         self._target_admin = Admin(settings.target_admin_settings, "target")
         self._lineages = TargetLineageStore(settings.target_admin_settings, self._target_admin)
-        self._lineage_warned = False
         self._dry_run = False
 
     # --- before the streams start ------------------------------------------------------------
@@ -226,16 +225,6 @@ class Supervisor:
                 self.monitor.print_once(f"error: {verdict.message}", self.out)
         return {t: n for t, n in selected.items() if t not in plan.refused}
 
-    def _claim_lineages(self, plan: SourcePlan) -> None:
-        if self._dry_run:
-            return
-        try:
-            plan.lineage.claim()
-        except KmirrorError as exc:
-            if not self._lineage_warned:
-                self._lineage_warned = True
-                self.out(f"warning: {exc}: a source topic created again while kmirror is "
-                         "stopped will not be recognized")
 
     def _check_target_topics(self, plan: SourcePlan, selected: dict[str, int]) -> None:
         """A target topic deleted while mirroring: reported, and created again only with
@@ -305,7 +294,8 @@ class Supervisor:
                 self.out(f"  target: {action.describe()}")
         if not first:
             self._check_target_topics(plan, selected)
-        self._claim_lineages(plan)
+        if not self._dry_run:
+            plan.lineage.keep(lambda problem: self.out(f"warning: {problem}"))
         plan.topics = selected
 
     def _print_plan(self) -> None:

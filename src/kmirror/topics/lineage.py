@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from kmirror.errors import KmirrorError
+
 MIRROR, CLAIM = "mirror", "claim"
 SOURCE_RECREATED, TARGET_DELETED = "source-recreated", "target-deleted"
 FORMAT_VERSION = 1
@@ -164,6 +166,8 @@ class LineageGuard:
         # could not be written), so re-creation is still seen while the process runs.
         self._remembered: dict[str, Lineage] = {}
         self._claims: dict[str, str] = {}  # topic -> source id, to claim once the target exists
+        self.store_problem: str | None = None  # why the store could not be read, if it could not
+        self._warned = False
 
     def check(self, topics: Iterable[str], full: bool = True) -> dict[str, Verdict]:
         """A verdict per existing topic among ``topics`` (a missing one gets none).
@@ -184,7 +188,7 @@ class LineageGuard:
         target_ids = self._target.topic_ids(sorted(set(names.values())))
         unknown = [t for t, sid in source_ids.items()
                    if self._known.get(t) != (sid, target_ids.get(names[t]))]
-        stored = self._store.read() if unknown else {}
+        stored = self._read_store() if unknown else {}
         for topic, source_id in source_ids.items():
             if topic not in unknown:
                 verdicts[topic] = Verdict(topic, MIRROR)
@@ -208,6 +212,17 @@ class LineageGuard:
             verdicts[topic] = Verdict(topic, kind, message, new_source)
         return verdicts
 
+    def _read_store(self) -> dict[bytes, Lineage]:
+        """The stored lineages; none (and ``store_problem`` says why) when they cannot be read:
+        then only what this process saw is known, which is no reason to stop mirroring."""
+        try:
+            stored = self._store.read()
+        except KmirrorError as exc:
+            self.store_problem = str(exc)
+            return {}
+        self.store_problem = None
+        return stored
+
     def claim(self) -> list[Lineage]:
         """Write the lineage of every topic judged CLAIM whose target topic exists now (call
         after creating target topics, before mirroring); returns what was written."""
@@ -228,6 +243,19 @@ class LineageGuard:
             del self._claims[lineage.source_topic]
         self._store.write(lineages)
         return lineages
+
+    def keep(self, warn: Callable[[str], None]) -> None:
+        """``claim``, and say once through ``warn`` when lineages cannot be read or kept
+        (mirroring goes on: only a re-creation while kmirror is stopped goes unrecognized)."""
+        problem = self.store_problem
+        try:
+            self.claim()
+        except KmirrorError as exc:
+            problem = str(exc)
+        if problem and not self._warned:
+            self._warned = True
+            warn(f"{problem}; a source topic deleted and created again while kmirror is "
+                 "stopped will not be recognized")
 
     def _refusal(self, kind: str, known: Lineage, source_id: str) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(known.since_ms / 1000))

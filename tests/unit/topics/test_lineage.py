@@ -1,0 +1,155 @@
+"""The lineage verdicts (which source topic a target topic copies) with fakes behind the
+guard's seams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from kmirror.errors import MirrorError
+from kmirror.topics.lineage import (
+    CLAIM,
+    MIRROR,
+    SOURCE_RECREATED,
+    TARGET_DELETED,
+    Lineage,
+    LineageGuard,
+    decode,
+    judge,
+)
+
+
+class FakeCluster:
+    def __init__(self, ids: dict[str, str]) -> None:
+        self.ids = ids
+        self.calls = 0
+
+    def topic_ids(self, names: Iterable[str]) -> dict[str, str]:
+        self.calls += 1
+        return {n: self.ids[n] for n in names if n in self.ids}
+
+    def topics(self) -> dict[str, int]:
+        return {n: 2 for n in self.ids}
+
+    def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {k: 250 for k in partitions}
+
+
+class FakeStore:
+    def __init__(self, fail: bool = False) -> None:
+        self.kept: dict[bytes, Lineage] = {}
+        self.reads = 0
+        self.fail = fail
+
+    def read(self) -> dict[bytes, Lineage]:
+        self.reads += 1
+        return dict(self.kept)
+
+    def write(self, lineages: Iterable[Lineage]) -> None:
+        if self.fail:
+            raise MirrorError("target cluster: cannot write to topic kmirror.source-topics")
+        for lineage in lineages:
+            self.kept[lineage.key()] = lineage
+
+
+def _guard(source: FakeCluster, target: FakeCluster, store: FakeStore,
+           recreate: bool = False) -> LineageGuard:
+    return LineageGuard(source, target, store, source_cluster="src-id", source_alias="east",
+                        label="source cluster 'east'", target_label="target cluster (t:9092)",
+                        rename=lambda t: f"east.{t}", recreate_target=recreate,
+                        clock=lambda: 1_800_000_000.0)
+
+
+@pytest.mark.parametrize(("stored", "target", "recreate", "want"), [
+    (None, "T1", False, (CLAIM, False)),                       # first mirror
+    (("S1", "T1"), "T1", False, (MIRROR, False)),              # as before
+    (("S0", "T1"), "T1", False, (SOURCE_RECREATED, True)),     # source created again
+    (("S1", "T0"), "T1", False, (CLAIM, False)),               # target created again by someone
+    (("S1", "T1"), None, False, (TARGET_DELETED, False)),      # target deleted while mirroring
+    (("S1", "T1"), None, True, (CLAIM, False)),                # ... and --recreate.target.topics
+    (("S0", "T1"), None, False, (CLAIM, True)),                # both new: a fresh mirror
+])
+def test_judge_follows_the_table(stored: tuple[str, str] | None, target: str | None,
+                                 recreate: bool, want: tuple[str, bool]) -> None:
+    known = None if stored is None else Lineage("c", "east", "t", stored[0], "east.t",
+                                                stored[1], 0)
+    assert judge(known, "S1", target, recreate) == want
+
+
+def test_a_first_mirror_is_claimed_once_the_target_topic_exists_then_judged_from_memory() -> None:
+    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({}), FakeStore()
+    guard = _guard(source, target, store)
+    # A topic never mirrored: claimed, but written only once its target topic exists
+    assert guard.check(["t"])["t"].kind == CLAIM
+    assert guard.claim() == [] and store.kept == {}
+    target.ids["east.t"] = "T1"
+    [written] = guard.claim()
+    assert (written.source_topic_id, written.target_topic, written.target_topic_id,
+            written.since_ms) == ("S1", "east.t", "T1", 1_800_000_000_000)
+    # Then the next checks need no store read: the ids are as judged
+    reads = store.reads
+    assert guard.check(["t"])["t"].kind == MIRROR
+    assert guard.check(["t"], full=False)["t"].kind == MIRROR
+    assert store.reads == reads
+    # And the cheap check does not even ask the target
+    calls = target.calls
+    guard.check(["t"], full=False)
+    assert target.calls == calls
+
+
+def test_a_source_topic_created_again_is_refused_with_what_the_target_holds() -> None:
+    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore()
+    running = _guard(source, target, store)
+    running.check(["t"])
+    running.claim()
+    # When the source topic gets a new id: seen by the running guard's cheap check, and by a
+    # restarted one (from the store)
+    source.ids["t"] = "S2"
+    for guard, full in ((running, False), (_guard(source, target, store), True)):
+        verdict = guard.check(["t"], full=full)["t"]
+        assert (verdict.kind, verdict.allowed, verdict.new_source) == (
+            SOURCE_RECREATED, False, True)
+        assert verdict.message is not None
+        assert "topic t: the topic was deleted and created again" in verdict.message
+        assert "its id was S1" in verdict.message and "it is now S2" in verdict.message
+        assert "Target topic east.t in the target cluster (t:9092) holds 500 records" in (
+            verdict.message)
+        assert "kafka-topics.sh --delete --topic east.t" in verdict.message
+
+
+def test_after_the_old_copy_is_deleted_the_new_topic_is_claimed_as_new() -> None:
+    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore()
+    guard = _guard(source, target, store)
+    guard.check(["t"])
+    guard.claim()
+    source.ids["t"] = "S2"
+    del target.ids["east.t"]
+    verdict = _guard(source, target, store).check(["t"])["t"]
+    assert (verdict.kind, verdict.new_source) == (CLAIM, True)  # starts over, not at offsets
+
+
+def test_a_source_topic_that_is_gone_gets_no_verdict() -> None:
+    guard = _guard(FakeCluster({}), FakeCluster({}), FakeStore())
+    assert guard.check(["t"]) == {}
+
+
+def test_without_a_writable_store_the_process_still_remembers() -> None:
+    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore(
+        fail=True)
+    guard = _guard(source, target, store)
+    guard.check(["t"])
+    with pytest.raises(MirrorError):
+        guard.claim()
+    source.ids["t"] = "S2"
+    assert guard.check(["t"], full=False)["t"].kind == SOURCE_RECREATED
+
+
+def test_records_round_trip_and_unknown_formats_are_ignored() -> None:
+    lineage = Lineage("c", "east", "t", "S1", "east.t", "T1", 5)
+    key, value = lineage.encode()
+    assert key == lineage.key()
+    assert decode(value) == lineage
+    assert decode(None) is None
+    assert decode(b'{"v": 99}') is None
+    assert decode(b"not json") is None
