@@ -234,7 +234,7 @@ def test_a_target_topic_deleted_while_mirroring_is_reported_and_not_created_agai
         produce(clusters.source, topic_name,
                 [Record(b"k", b"v%d" % i, 0) for i in range(300, 500)])
         # Then kmirror reports it, and does not create it again behind the user's back
-        mirror.wait_for(f"target topic {topic_name} was deleted while mirroring")
+        mirror.wait_for(f"target topic {topic_name} was deleted while kmirror mirrored into it")
         time.sleep(5)
         target_topics = AdminClient({"bootstrap.servers": clusters.target}).list_topics(
             timeout=10).topics

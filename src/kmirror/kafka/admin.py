@@ -159,7 +159,7 @@ class Admin:
             if topic.error is None or topic.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
         }
 
-    def topic_ids(self, names: Iterable[str], timeout_s: float = 30.0) -> dict[str, str]:
+    def topic_ids(self, names: Iterable[str], timeout_s: float = 10.0) -> dict[str, str]:
         """The topic id of each of those topics that exists (ids change when a topic is
         deleted and created again under the same name)."""
         names = sorted(set(names))

@@ -207,7 +207,11 @@ class MirrorStream:
     def _before_assign(self, keys: list[Key]) -> tuple[set[Key], dict[Key, int]]:
         """Before partitions are assigned: hold those of topics whose lineage refuses them
         (topics/lineage.py), and choose explicit start offsets for the others."""
-        verdicts = self.lineage.check({t for t, _ in keys})
+        try:
+            verdicts = self.lineage.check({t for t, _ in keys})
+        except KmirrorError as exc:  # (the source did not answer: checked again within 1 s)
+            _log.warning("%s; the topics' ids are compared again in a moment", exc)
+            verdicts = {}
         held = {k for k in keys if k[0] in verdicts and not verdicts[k[0]].allowed}
         for topic, verdict in verdicts.items():
             if not verdict.allowed:
@@ -356,6 +360,11 @@ class MirrorStream:
                 self._suspend(topic, keys)
             elif not verdict.allowed:
                 self._stop_topic(keys, verdict)
+            elif verdict.new_source:  # created again, and its target topic too: start over
+                self._stop_topic(keys, Verdict(topic, verdict.kind, (
+                    f"{self.label}, topic {topic}: the topic was deleted and created again "
+                    "while mirroring, and its target topic too; its partitions stop here. "
+                    "Restart kmirror to mirror the new topic from its start")))
             else:
                 back = [k for k in keys if k in self.suspended]
                 if back:

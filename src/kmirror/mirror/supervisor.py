@@ -191,16 +191,18 @@ class Supervisor:
                 rename=selection.target_topic,
                 recreate_target=self.settings.recreate_target_topics)
             self.plans.append(SourcePlan(source, admin, sync, groups, {}, selection, lineage))
-        if not dry_run:
-            self._create_internal_topic(
-                self._lineages.create, "a source topic created again while kmirror is stopped "
-                "will not be recognized")
         for plan in self.plans:
             self._refresh(plan, first=True)
             if self.settings.until_caught_up and not dry_run:
                 plan.goals = plan.admin.end_offsets(_partitions(plan.topics))
-        if self.settings.emit_offset_syncs and not dry_run:
+        if not dry_run:
             # (after the topics: their refusal is the real error)
+            self._create_internal_topic(
+                self._lineages.create, "a source topic created again while kmirror is stopped "
+                "will not be recognized")
+            for plan in self.plans:
+                self._keep_lineages(plan)
+        if self.settings.emit_offset_syncs and not dry_run:
             self._create_internal_topic(
                 lambda rf: self._target_admin.create_topic(
                     OFFSET_SYNCS_TOPIC, 1, rf, {"cleanup.policy": "compact"}),
@@ -248,6 +250,9 @@ class Supervisor:
                     "records it held are gone either way)"
                 )
 
+    def _keep_lineages(self, plan: SourcePlan) -> None:
+        plan.lineage.keep(lambda problem: self.out(f"warning: {problem}"))
+
     def _refresh(self, plan: SourcePlan, first: bool = False) -> None:
         all_topics = plan.admin.topics()
         selected = {t: n for t, n in all_topics.items() if plan.selection.selects(t)}
@@ -294,8 +299,8 @@ class Supervisor:
                 self.out(f"  target: {action.describe()}")
         if not first:
             self._check_target_topics(plan, selected)
-        if not self._dry_run:
-            plan.lineage.keep(lambda problem: self.out(f"warning: {problem}"))
+        if not first:
+            self._keep_lineages(plan)
         plan.topics = selected
 
     def _print_plan(self) -> None:
@@ -445,11 +450,14 @@ class Supervisor:
                             os.kill(p.pid, signal.SIGTERM)
                 now = time.monotonic()
                 if not stopping and now >= next_refresh:
-                    for plan in self.plans:
-                        try:
-                            self._refresh(plan)
-                        except KmirrorError as exc:
-                            self.out(f"warning: topic refresh failed: {exc}")
+                    # (a target that does not answer would hold this loop for every call)
+                    self._check_target()
+                    if self.monitor.target_problem is None:
+                        for plan in self.plans:
+                            try:
+                                self._refresh(plan)
+                            except KmirrorError as exc:
+                                self.out(f"warning: topic refresh failed: {exc}")
                     next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
                 if now >= next_status:
                     window = self._status(window, live)

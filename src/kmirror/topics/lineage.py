@@ -40,6 +40,7 @@ from typing import Protocol
 from kmirror.errors import KmirrorError
 
 MIRROR, CLAIM = "mirror", "claim"
+UNVERIFIED = "unverified"  # the target could not be asked: mirrored, and checked again soon
 SOURCE_RECREATED, TARGET_DELETED = "source-recreated", "target-deleted"
 FORMAT_VERSION = 1
 
@@ -98,7 +99,7 @@ class Verdict:
     @property
     def allowed(self) -> bool:
         """True when its partitions may be mirrored."""
-        return self.kind in (MIRROR, CLAIM)
+        return self.kind in (MIRROR, CLAIM, UNVERIFIED)
 
 
 def judge(known: Lineage | None, source_id: str, target_id: str | None,
@@ -167,13 +168,15 @@ class LineageGuard:
         self._remembered: dict[str, Lineage] = {}
         self._claims: dict[str, str] = {}  # topic -> source id, to claim once the target exists
         self.store_problem: str | None = None  # why the store could not be read, if it could not
+        self.target_problem: str | None = None  # why the target's topic ids could not be read
         self._warned = False
 
     def check(self, topics: Iterable[str], full: bool = True) -> dict[str, Verdict]:
         """A verdict per existing topic among ``topics`` (a missing one gets none).
 
         ``full``: compare the target topic's id too (at assignment); otherwise only the source
-        ids are compared with what was judged before (the cheap check every second)."""
+        ids are compared with what was judged before (the cheap check every second, which
+        never claims: partitions already reading a topic cannot start over)."""
         source_ids = self._source.topic_ids(sorted(set(topics)))
         verdicts: dict[str, Verdict] = {}
         if not full:
@@ -185,7 +188,15 @@ class LineageGuard:
             if not source_ids:
                 return verdicts
         names = {t: self._rename(t) for t in source_ids}
-        target_ids = self._target.topic_ids(sorted(set(names.values())))
+        try:
+            target_ids = self._target.topic_ids(sorted(set(names.values())))
+        except KmirrorError as exc:
+            # The target does not answer (or hides its topics): nothing can be written there
+            # now anyway; these topics stay unjudged, so the next check asks again.
+            self.target_problem = str(exc)
+            verdicts.update({t: Verdict(t, UNVERIFIED) for t in source_ids})
+            return verdicts
+        self.target_problem = None
         unknown = [t for t, sid in source_ids.items()
                    if self._known.get(t) != (sid, target_ids.get(names[t]))]
         stored = self._read_store() if unknown else {}
@@ -203,7 +214,8 @@ class LineageGuard:
                 self._known[topic] = (source_id, target_id)
                 self._remembered[topic] = known
             elif kind == CLAIM:
-                self._claims[topic] = source_id
+                if full:
+                    self._claims[topic] = source_id
                 self._known.pop(topic, None)
             else:
                 assert known is not None

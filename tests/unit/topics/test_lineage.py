@@ -153,3 +153,19 @@ def test_records_round_trip_and_unknown_formats_are_ignored() -> None:
     assert decode(None) is None
     assert decode(b'{"v": 99}') is None
     assert decode(b"not json") is None
+
+
+def test_a_target_that_does_not_answer_leaves_topics_unverified_and_asked_again() -> None:
+    class Down(FakeCluster):
+        def topic_ids(self, names: Iterable[str]) -> dict[str, str]:
+            raise MirrorError("target cluster: cannot describe topic east.t: timed out")
+
+    source, store = FakeCluster({"t": "S1"}), FakeStore()
+    guard = _guard(source, Down({}), store)
+    verdict = guard.check(["t"])["t"]
+    assert (verdict.kind, verdict.allowed) == ("unverified", True)
+    assert guard.target_problem is not None and "timed out" in guard.target_problem
+    assert guard.claim() == []  # nothing was judged, so nothing is claimed
+    # The cheap check asks again (the topic was never judged)
+    guard._target = FakeCluster({"east.t": "T1"})
+    assert guard.check(["t"], full=False)["t"].kind == "claim"
