@@ -82,7 +82,7 @@ class ExactlyOnceStream(MirrorStream):
         self.writer.flush(timeout_s)
 
     def _commit(self, keys: Any = None) -> None:
-        wanted = set(self.assigned if keys is None else keys)
+        wanted = set(self.assigned if keys is None else keys) - self.uncommittable()
         positions: dict[Key, int] = {}
         sources: dict[Key, Key] = {}
         for key, track in self.tracker.tracks.items():
@@ -102,11 +102,7 @@ class ExactlyOnceStream(MirrorStream):
                 self.tracker.tracks[sources[target]].acked_all()
             self._record_committed_runs(sources)
         # The source group's offsets follow (advisory: the target's positions are the truth).
-        self._sync_positions()
-        offsets = self.tracker.to_commit(keys)
-        if offsets:
-            self.tracker.mark_committed(self.reader.commit(offsets))
-            self.stats.commits += 1
+        self._commit_source_offsets(keys)
 
     def _record_committed_runs(self, sources: Mapping[Key, Key]) -> None:
         """Offset syncs from the committed transactions' delivery reports (exact offsets)."""

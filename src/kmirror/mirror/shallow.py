@@ -228,6 +228,10 @@ class ShallowStream(MirrorStream):
             self.tracker.track(*key).consumed(starts[key] - 1)
         self._src_stale = self._dst_stale = True
 
+    def _resume_suspended(self, keys: list[Key]) -> None:
+        """Nothing to do: fetching goes on at each partition's own position (the consumer
+        stays paused)."""
+
     def _let_go(self, keys: Iterable[Key]) -> None:
         keys = list(keys)
         for key in keys:
@@ -378,6 +382,8 @@ class ShallowStream(MirrorStream):
         where = f"{self.label}, topic {fetched.topic} partition {fetched.partition}"
         if code.name == "OFFSET_OUT_OF_RANGE":
             restart = self.source_gap(part.key, part.position)  # raises with --on.source.gap fail
+            if part.key in self.stopped:
+                return  # the topic was created again: stopped, not moved
             part.position = restart
             # (batches still in flight keep the commit point below them)
             self.tracker.track(*part.key).highest = restart - 1

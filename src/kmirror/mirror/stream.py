@@ -32,7 +32,7 @@ from kmirror.mirror.source_gaps import decide
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.offsets.syncs import OffsetSync, encode, slots
 from kmirror.topics.filter import RegexTopicFilter
-from kmirror.topics.lineage import CLAIM, LineageGuard, Verdict
+from kmirror.topics.lineage import CLAIM, UNVERIFIED, LineageGuard, Verdict
 from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, PROVENANCE_HEADER, TopicSelection
 from kmirror.topics.plan import TopicSync
 
@@ -114,7 +114,7 @@ class MirrorStream:
         self.lineage = LineageGuard(
             source_admin, self._target_admin,
             TargetLineageStore(settings.target_admin_settings, self._target_admin),
-            source_cluster=source_admin.cluster_id(), source_alias=source.alias, label=label,
+            source_cluster=source_admin.cluster_id, source_alias=source.alias, label=label,
             target_label=f"target cluster ({settings.target['bootstrap.servers']})",
             rename=self.target_topic, recreate_target=settings.recreate_target_topics,
         )
@@ -123,6 +123,7 @@ class MirrorStream:
         # Partitions of a source topic that is gone (deleted?): paused, nothing sent or
         # committed, until it is back (same id: go on; another id: stopped).
         self.suspended: set[Key] = set()
+        self._lineage_stopped: set[Key] = set()  # refused by their lineage: never committed
         self._vouched: dict[Key, int] = {}  # highest offset sent when the topic's id was checked
         self._next_topic_check = 0.0
         self.writer = self._make_writer()
@@ -246,7 +247,8 @@ class MirrorStream:
         start = self._start_offsets(keys)
         for key, offset in start.items():
             self.tracker.track(*key).consumed(offset - 1)
-        self.tracker.mark_committed(start)
+        # (an explicit start is not the group's offset: the first commit writes it)
+        self.tracker.mark_committed({k: o for k, o in start.items() if k not in self._starts})
         self.assigned.update(keys)
         if self.syncs is not None and not self.writer.per_record_acks:
             self.syncs.assigned(keys)  # baselines for checkpoint counts (only they need them)
@@ -278,6 +280,7 @@ class MirrorStream:
         for key in keys:
             self.stopped.pop(key, None)
             self.suspended.discard(key)
+            self._lineage_stopped.discard(key)
             self._vouched.pop(key, None)
 
     # --- the loop ----------------------------------------------------------------------------
@@ -358,24 +361,48 @@ class MirrorStream:
             verdict = verdicts.get(topic)
             if verdict is None:
                 self._suspend(topic, keys)
-            elif not verdict.allowed:
-                self._stop_topic(keys, verdict)
-            elif verdict.new_source:  # created again, and its target topic too: start over
-                self._stop_topic(keys, Verdict(topic, verdict.kind, (
-                    f"{self.label}, topic {topic}: the topic was deleted and created again "
-                    "while mirroring, and its target topic too; its partitions stop here. "
-                    "Restart kmirror to mirror the new topic from its start")))
-            else:
-                back = [k for k in keys if k in self.suspended]
-                if back:
-                    self.suspended.difference_update(back)
-                    _log.warning("%s, topic %s is back (same topic id): mirroring it again",
-                                 self.label, topic)
-                    if not self._backpressure:
-                        self.reader.resume(back)
+                continue
+            stop = self._stop_for(verdict)
+            if stop is not None:
+                self._stop_topic(keys, stop)
+                continue
+            back = [k for k in keys if k in self.suspended]
+            if back:
+                self.suspended.difference_update(back)
+                _log.warning("%s, topic %s is back (same topic id): mirroring it again",
+                             self.label, topic)
+                self._resume_suspended(back)
+            if verdict.kind != UNVERIFIED:
                 for key in keys:
                     if key in tracks:
                         self._vouched[key] = tracks[key].highest
+
+    def _stop_for(self, verdict: Verdict) -> Verdict | None:
+        """The verdict to stop a topic being read with, or None to go on: a refused one, or
+        one created again together with its target topic (its position belongs to the old
+        topic, and it cannot start over while assigned)."""
+        if not verdict.allowed:
+            return verdict
+        if verdict.new_source:
+            return Verdict(verdict.topic, verdict.kind, (
+                f"{self.label}, topic {verdict.topic}: the topic was deleted and created again "
+                "while mirroring, and its target topic too; its partitions stop here. Restart "
+                "kmirror to mirror the new topic from where auto.offset.reset says"))
+        return None
+
+    def _resume_suspended(self, keys: list[Key]) -> None:
+        """Read partitions whose topic is back again from the first record not sent (the
+        records polled while suspended were dropped)."""
+        for key in keys:
+            track = self.tracker.tracks.get(key)
+            start = (track.highest + 1 if track is not None and track.highest >= 0
+                     else self.tracker.committed.get(key))
+            if start is not None and key not in self.stopped:
+                self.reader.seek(key, start)
+        if self._backpressure:
+            self.reader.pause(keys)
+        else:
+            self.reader.resume([k for k in keys if k not in self.stopped])
 
     def _suspend(self, topic: str, keys: list[Key]) -> None:
         new = [k for k in keys if k not in self.suspended]
@@ -411,6 +438,7 @@ class MirrorStream:
         self.tracker.forget(keys)
         self.assigned.difference_update(keys)
         self.suspended.difference_update(keys)
+        self._lineage_stopped.update(keys)
         if self.syncs is not None:
             self.syncs.forget(keys)
         for key in keys:
@@ -432,6 +460,7 @@ class MirrorStream:
         for i, msg in enumerate(batch):
             if msg.error() is not None:
                 self._consume_error(msg)
+                tracks.clear()  # (it may have stopped partitions of this batch)
                 continue
             topic, partition = msg.topic(), msg.partition()
             key = (topic, partition)
@@ -548,8 +577,9 @@ class MirrorStream:
         if wanted is not None and wanted > high:
             # Past the log's end: the topic may have been created again (a new id)
             verdict = self.lineage.check([key[0]]).get(key[0])
-            if verdict is not None and not verdict.allowed:
-                self._stop_topic([k for k in self.assigned if k[0] == key[0]], verdict)
+            stop = self._stop_for(verdict) if verdict is not None else None
+            if stop is not None:
+                self._stop_topic([k for k in self.assigned if k[0] == key[0]], stop)
                 return wanted
         where = f"{self.label}, topic {key[0]} partition {key[1]}"
         decision = decide(where, wanted, low, high, self.settings.on_source_gap,
@@ -709,13 +739,22 @@ class MirrorStream:
             settled = self._wait_for_checkpoint(COMMIT_FLUSH_TIMEOUT_S)
         if settled:
             self._record_syncs()
+        self._commit_source_offsets(keys)
+
+    def _commit_source_offsets(self, keys: Iterable[Key] | None) -> None:
+        """Commit the group's offsets that moved, except where nothing may be committed."""
         self._sync_positions()
         offsets = self.tracker.to_commit(keys)
-        for key in self.suspended.intersection(offsets):
-            del offsets[key]  # the topic is gone: if it comes back it may be another one
+        for key in self.uncommittable().intersection(offsets):
+            del offsets[key]
         if offsets:
             self.tracker.mark_committed(self.reader.commit(offsets))
             self.stats.commits += 1
+
+    def uncommittable(self) -> set[Key]:
+        """Partitions whose topic is gone (if it comes back it may be another topic) or was
+        refused by its lineage (their offsets would belong to the old topic)."""
+        return self.suspended | self._lineage_stopped
 
     def _drain(self, timeout_s: float) -> None:
         if not self.writer.per_record_acks:

@@ -185,7 +185,7 @@ class Supervisor:
                              rename=selection.target_topic)
             groups = GroupReader(source.admin_settings, label)
             lineage = LineageGuard(
-                admin, target, self._lineages, source_cluster=source_id,
+                admin, target, self._lineages, source_cluster=admin.cluster_id,
                 source_alias=source.alias, label=label,
                 target_label=f"target cluster ({self.settings.target['bootstrap.servers']})",
                 rename=selection.target_topic,

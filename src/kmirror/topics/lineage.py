@@ -43,6 +43,7 @@ MIRROR, CLAIM = "mirror", "claim"
 UNVERIFIED = "unverified"  # the target could not be asked: mirrored, and checked again soon
 SOURCE_RECREATED, TARGET_DELETED = "source-recreated", "target-deleted"
 FORMAT_VERSION = 1
+STORE_RETRY_S = 30.0  # after a failed read of the lineages, how long before asking again
 
 
 @dataclass(frozen=True)
@@ -154,12 +155,13 @@ class LineageGuard:
 
     def __init__(
         self, source: TopicIds, target: TargetTopics, store: LineageStore, *,
-        source_cluster: str, source_alias: str, label: str, target_label: str,
+        source_cluster: Callable[[], str], source_alias: str, label: str, target_label: str,
         rename: Callable[[str], str], recreate_target: bool,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._source, self._target, self._store = source, target, store
-        self.source_cluster, self.source_alias = source_cluster, source_alias
+        self._source_cluster, self._cluster_id = source_cluster, ""
+        self.source_alias = source_alias
         self.label, self.target_label = label, target_label
         self._rename, self._recreate_target, self._clock = rename, recreate_target, clock
         self._known: dict[str, tuple[str, str]] = {}  # topic -> (source id, target id) judged ok
@@ -168,8 +170,16 @@ class LineageGuard:
         self._remembered: dict[str, Lineage] = {}
         self._claims: dict[str, str] = {}  # topic -> source id, to claim once the target exists
         self.store_problem: str | None = None  # why the store could not be read, if it could not
+        self._store_failed_at = -STORE_RETRY_S
         self.target_problem: str | None = None  # why the target's topic ids could not be read
         self._warned = False
+
+    @property
+    def source_cluster(self) -> str:
+        """The source cluster's id (asked once, when first needed)."""
+        if not self._cluster_id:
+            self._cluster_id = self._source_cluster()
+        return self._cluster_id
 
     def check(self, topics: Iterable[str], full: bool = True) -> dict[str, Verdict]:
         """A verdict per existing topic among ``topics`` (a missing one gets none).
@@ -189,23 +199,31 @@ class LineageGuard:
                 return verdicts
         names = {t: self._rename(t) for t in source_ids}
         try:
-            target_ids = self._target.topic_ids(sorted(set(names.values())))
+            target_ids: dict[str, str] | None = self._target.topic_ids(
+                sorted(set(names.values())))
+            self.target_problem = None
         except KmirrorError as exc:
-            # The target does not answer (or hides its topics): nothing can be written there
-            # now anyway; these topics stay unjudged, so the next check asks again.
-            self.target_problem = str(exc)
-            verdicts.update({t: Verdict(t, UNVERIFIED) for t in source_ids})
-            return verdicts
-        self.target_problem = None
+            # The target does not answer (or hides its topics): judged from memory only.
+            self.target_problem, target_ids = str(exc), None
         unknown = [t for t, sid in source_ids.items()
-                   if self._known.get(t) != (sid, target_ids.get(names[t]))]
-        stored = self._read_store() if unknown else {}
+                   if target_ids is None or self._known.get(t) != (sid, target_ids.get(names[t]))]
+        stored = self._read_store() if unknown and target_ids is not None else {}
         for topic, source_id in source_ids.items():
             if topic not in unknown:
                 verdicts[topic] = Verdict(topic, MIRROR)
                 continue
-            known = (stored.get(lineage_key(self.source_cluster, topic, names[topic]))
-                     or self._remembered.get(topic))
+            key = lineage_key(self.source_cluster, topic, names[topic])
+            known = stored.get(key) or self._remembered.get(topic)
+            if target_ids is None or (self.store_problem is not None and known is None):
+                # Without the target's ids or its stored lineages, only a source id that
+                # differs from one seen here is certain (a re-creation); anything else stays
+                # unjudged (mirrored, never claimed) and is asked again at the next check.
+                if known is not None and known.source_topic_id != source_id:
+                    verdicts[topic] = Verdict(topic, SOURCE_RECREATED, self._refusal(
+                        SOURCE_RECREATED, known, source_id, target_ids is not None), True)
+                else:
+                    verdicts[topic] = Verdict(topic, UNVERIFIED)
+                continue
             target_id = target_ids.get(names[topic])
             kind, new_source = judge(known, source_id, target_id, self._recreate_target)
             message = None
@@ -225,19 +243,24 @@ class LineageGuard:
         return verdicts
 
     def _read_store(self) -> dict[bytes, Lineage]:
-        """The stored lineages; none (and ``store_problem`` says why) when they cannot be read:
-        then only what this process saw is known, which is no reason to stop mirroring."""
+        """The stored lineages; none (and ``store_problem`` says why) when they cannot be read
+        (not asked again for STORE_RETRY_S after a failure): then only what this process saw
+        is known, which is no reason to stop mirroring."""
+        if self.store_problem is not None and (
+                self._clock() - self._store_failed_at < STORE_RETRY_S):
+            return {}
         try:
             stored = self._store.read()
         except KmirrorError as exc:
-            self.store_problem = str(exc)
+            self.store_problem, self._store_failed_at = str(exc), self._clock()
             return {}
         self.store_problem = None
         return stored
 
     def claim(self) -> list[Lineage]:
         """Write the lineage of every topic judged CLAIM whose target topic exists now (call
-        after creating target topics, before mirroring); returns what was written."""
+        after creating target topics, before mirroring); returns what was written. A claim
+        the target refuses is tried again at the next call."""
         if not self._claims:
             return []
         names = {t: self._rename(t) for t in self._claims}
@@ -252,13 +275,15 @@ class LineageGuard:
             self._known[lineage.source_topic] = (lineage.source_topic_id,
                                                  lineage.target_topic_id)
             self._remembered[lineage.source_topic] = lineage
-            del self._claims[lineage.source_topic]
         self._store.write(lineages)
+        for lineage in lineages:
+            del self._claims[lineage.source_topic]
         return lineages
 
     def keep(self, warn: Callable[[str], None]) -> None:
         """``claim``, and say once through ``warn`` when lineages cannot be read or kept
-        (mirroring goes on: only a re-creation while kmirror is stopped goes unrecognized)."""
+        (mirroring goes on, but a topic created again is then only recognized by what this
+        process saw)."""
         problem = self.store_problem
         try:
             self.claim()
@@ -266,10 +291,11 @@ class LineageGuard:
             problem = str(exc)
         if problem and not self._warned:
             self._warned = True
-            warn(f"{problem}; a source topic deleted and created again while kmirror is "
-                 "stopped will not be recognized")
+            warn(f"{problem}; a source topic deleted and created again is recognized only while "
+                 "this kmirror runs, not across restarts")
 
-    def _refusal(self, kind: str, known: Lineage, source_id: str) -> str:
+    def _refusal(self, kind: str, known: Lineage, source_id: str,
+                 ask_target: bool = True) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(known.since_ms / 1000))
         where = f"{self.label}, topic {known.source_topic}"
         target = known.target_topic
@@ -284,11 +310,13 @@ class LineageGuard:
         return (
             f"{where}: the topic was deleted and created again (its id was {known.source_topic_id} "
             f"when mirroring began, {since}; it is now {source_id}). Target topic {target} "
-            f"in the {self.target_label} holds {self._holdings(target)} copied from the old "
+            f"in the {self.target_label} holds "
+            f"{self._holdings(target) if ask_target else 'the records'} copied from the old "
             "topic; the new topic's records would be mixed into it, so its partitions are not "
             "mirrored and nothing is committed for them. To mirror the new topic: delete the "
             f"target topic (kafka-topics.sh --delete --topic {target}) and restart kmirror, "
-            "which copies it from its start; or mirror it under another name "
+            "which mirrors it from where auto.offset.reset says (its start by default); or "
+            "mirror it under another name "
             "(--replication.policy prefix, or another target cluster)"
         )
 

@@ -55,7 +55,7 @@ class FakeStore:
 
 def _guard(source: FakeCluster, target: FakeCluster, store: FakeStore,
            recreate: bool = False) -> LineageGuard:
-    return LineageGuard(source, target, store, source_cluster="src-id", source_alias="east",
+    return LineageGuard(source, target, store, source_cluster=lambda: "src-id", source_alias="east",
                         label="source cluster 'east'", target_label="target cluster (t:9092)",
                         rename=lambda t: f"east.{t}", recreate_target=recreate,
                         clock=lambda: 1_800_000_000.0)
