@@ -53,6 +53,11 @@ class FakeStore:
             self.kept[lineage.key()] = lineage
 
 
+class Down(FakeCluster):
+    def topic_ids(self, names: Iterable[str]) -> dict[str, str]:
+        raise MirrorError("target cluster: cannot describe topic east.t: timed out")
+
+
 def _guard(source: FakeCluster, target: FakeCluster, store: FakeStore,
            recreate: bool = False) -> LineageGuard:
     return LineageGuard(source, target, store, source_cluster=lambda: "src-id", source_alias="east",
@@ -156,10 +161,6 @@ def test_records_round_trip_and_unknown_formats_are_ignored() -> None:
 
 
 def test_a_target_that_does_not_answer_leaves_topics_unverified_and_asked_again() -> None:
-    class Down(FakeCluster):
-        def topic_ids(self, names: Iterable[str]) -> dict[str, str]:
-            raise MirrorError("target cluster: cannot describe topic east.t: timed out")
-
     source, store = FakeCluster({"t": "S1"}), FakeStore()
     guard = _guard(source, Down({}), store)
     verdict = guard.check(["t"])["t"]
@@ -169,3 +170,44 @@ def test_a_target_that_does_not_answer_leaves_topics_unverified_and_asked_again(
     # The cheap check asks again (the topic was never judged)
     guard._target = FakeCluster({"east.t": "T1"})
     assert guard.check(["t"], full=False)["t"].kind == "claim"
+
+
+def test_a_new_source_id_is_refused_from_memory_while_the_target_does_not_answer() -> None:
+    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore()
+    guard = _guard(source, target, store)
+    guard.check(["t"])
+    guard.claim()
+    guard._target = Down({})
+    source.ids["t"] = "S2"
+    verdict = guard.check(["t"], full=False)["t"]
+    assert (verdict.kind, verdict.allowed) == (SOURCE_RECREATED, False)
+    assert verdict.message is not None and "holds the records copied" in verdict.message
+
+
+def test_an_unreadable_store_never_leads_to_a_claim_and_is_not_read_every_time() -> None:
+    class Unreadable(FakeStore):
+        def read(self) -> dict[bytes, Lineage]:
+            self.reads += 1
+            raise MirrorError("target cluster, topic kmirror.source-topics: not authorized")
+
+    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), Unreadable()
+    guard = _guard(source, target, store)
+    assert guard.check(["t"])["t"].kind == "unverified"  # (a stored lineage may say otherwise)
+    assert guard.claim() == [] and store.kept == {}
+    guard.check(["t"])
+    assert store.reads == 1  # asked again only after STORE_RETRY_S
+    warnings: list[str] = []
+    guard.keep(warnings.append)
+    assert len(warnings) == 1 and "not authorized" in warnings[0]
+
+
+def test_a_claim_the_target_refuses_is_written_at_the_next_call() -> None:
+    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore(
+        fail=True)
+    guard = _guard(source, target, store)
+    guard.check(["t"])
+    with pytest.raises(MirrorError):
+        guard.claim()
+    store.fail = False
+    [written] = guard.claim()
+    assert written.source_topic_id == "S1" and store.kept
