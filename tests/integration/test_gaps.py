@@ -72,12 +72,18 @@ def test_records_deleted_before_they_were_mirrored_are_never_skipped_silently(
         while sum(end_offsets(clusters.target, topic_name).values()) < 1500:
             assert time.monotonic() < deadline, mirror.output()
             time.sleep(0.5)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
-            metrics = page.read().decode()
+        gap = re.compile(rf'kmirror_source_gap_records_total{{source="east",topic="{topic_name}"}}'
+                         r" (\S+)")
+        while True:  # (streams report every second: the count may follow the records)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+                metrics = page.read().decode()
+            if gap.search(metrics) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
         assert mirror.stop() == 0, mirror.output()
-    assert re.search(rf'kmirror_source_gap_records_total{{source="east",topic="{topic_name}"}} '
-                     r"500\.0", metrics), metrics
+    found = gap.search(metrics)
+    assert found is not None and found.group(1) == "500.0", metrics
     assert "(500 records) were deleted from the source" in mirror.output()
     values = [r.value for r in read_all(clusters.target, topic_name)]
     assert values == [b"v%d" % i for i in range(1000)] + [b"v%d" % i for i in range(1500, 2000)]
