@@ -32,9 +32,6 @@ _log = logging.getLogger("kmirror.exactly_once")
 class ExactlyOnceStream(MirrorStream):
     """A mirror stream writing in transactions (``--exactly-once``)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-
     def _make_writer(self) -> Any:
         alias, group = self.source.alias, self.source.group_id
         return TransactionalWriter(
