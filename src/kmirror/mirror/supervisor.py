@@ -198,8 +198,8 @@ class Supervisor:
         if not dry_run:
             # (after the topics: their refusal is the real error)
             self._create_internal_topic(
-                self._lineages.create, "a source topic created again while kmirror is stopped "
-                "will not be recognized")
+                self._lineages.create, "a source topic deleted and created again is recognized "
+                "only while this kmirror runs, not across restarts")
             for plan in self.plans:
                 self._keep_lineages(plan)
         if self.settings.emit_offset_syncs and not dry_run:
@@ -226,7 +226,6 @@ class Supervisor:
             if verdict.message and not self._dry_run:
                 self.monitor.print_once(f"error: {verdict.message}", self.out)
         return {t: n for t, n in selected.items() if t not in plan.refused}
-
 
     def _check_target_topics(self, plan: SourcePlan, selected: dict[str, int]) -> None:
         """A target topic deleted while mirroring: reported, and created again only with
@@ -299,7 +298,6 @@ class Supervisor:
                 self.out(f"  target: {action.describe()}")
         if not first:
             self._check_target_topics(plan, selected)
-        if not first:
             self._keep_lineages(plan)
         plan.topics = selected
 
