@@ -435,12 +435,8 @@ class MirrorStream:
         self.reader.pause(keys)
         gone = set(keys)
         self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
-        self.tracker.forget(keys)
-        self.assigned.difference_update(keys)
-        self.suspended.difference_update(keys)
+        self._let_go(keys)  # (as if revoked: the group keeps them until the next rebalance)
         self._lineage_stopped.update(keys)
-        if self.syncs is not None:
-            self.syncs.forget(keys)
         for key in keys:
             self.stopped[key] = message
         if keys:
