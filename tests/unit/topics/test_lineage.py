@@ -66,6 +66,22 @@ def _guard(source: FakeCluster, target: FakeCluster, store: FakeStore,
                         clock=lambda: 1_800_000_000.0)
 
 
+def _mirrored(refused: bool = False) -> tuple[FakeCluster, FakeCluster, FakeStore,
+                                               LineageGuard]:
+    """Topic t of the source mirrored into east.t, its lineage claimed (``refused``: the
+    store refused to keep it)."""
+    source, target = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"})
+    store = FakeStore(fail=refused)
+    guard = _guard(source, target, store)
+    guard.check(["t"])
+    if refused:
+        with pytest.raises(MirrorError):
+            guard.claim()
+    else:
+        guard.claim()
+    return source, target, store, guard
+
+
 @pytest.mark.parametrize(("stored", "target", "recreate", "want"), [
     (None, "T1", False, (CLAIM, False)),                       # first mirror
     (("S1", "T1"), "T1", False, (MIRROR, False)),              # as before
@@ -104,10 +120,7 @@ def test_a_first_mirror_is_claimed_once_the_target_topic_exists_then_judged_from
 
 
 def test_a_source_topic_created_again_is_refused_with_what_the_target_holds() -> None:
-    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore()
-    running = _guard(source, target, store)
-    running.check(["t"])
-    running.claim()
+    source, target, store, running = _mirrored()
     # When the source topic gets a new id: seen by the running guard's cheap check, and by a
     # restarted one (from the store)
     source.ids["t"] = "S2"
@@ -124,10 +137,7 @@ def test_a_source_topic_created_again_is_refused_with_what_the_target_holds() ->
 
 
 def test_after_the_old_copy_is_deleted_the_new_topic_is_claimed_as_new() -> None:
-    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore()
-    guard = _guard(source, target, store)
-    guard.check(["t"])
-    guard.claim()
+    source, target, store, _ = _mirrored()
     source.ids["t"] = "S2"
     del target.ids["east.t"]
     verdict = _guard(source, target, store).check(["t"])["t"]
@@ -140,12 +150,7 @@ def test_a_source_topic_that_is_gone_gets_no_verdict() -> None:
 
 
 def test_without_a_writable_store_the_process_still_remembers() -> None:
-    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore(
-        fail=True)
-    guard = _guard(source, target, store)
-    guard.check(["t"])
-    with pytest.raises(MirrorError):
-        guard.claim()
+    source, _, _, guard = _mirrored(refused=True)
     source.ids["t"] = "S2"
     assert guard.check(["t"], full=False)["t"].kind == SOURCE_RECREATED
 
@@ -173,10 +178,7 @@ def test_a_target_that_does_not_answer_leaves_topics_unverified_and_asked_again(
 
 
 def test_a_new_source_id_is_refused_from_memory_while_the_target_does_not_answer() -> None:
-    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore()
-    guard = _guard(source, target, store)
-    guard.check(["t"])
-    guard.claim()
+    source, _, _, guard = _mirrored()
     guard._target = Down({})
     source.ids["t"] = "S2"
     verdict = guard.check(["t"], full=False)["t"]
@@ -202,12 +204,7 @@ def test_an_unreadable_store_never_leads_to_a_claim_and_is_not_read_every_time()
 
 
 def test_a_claim_the_target_refuses_is_written_at_the_next_call() -> None:
-    source, target, store = FakeCluster({"t": "S1"}), FakeCluster({"east.t": "T1"}), FakeStore(
-        fail=True)
-    guard = _guard(source, target, store)
-    guard.check(["t"])
-    with pytest.raises(MirrorError):
-        guard.claim()
+    _, _, store, guard = _mirrored(refused=True)
     store.fail = False
     [written] = guard.claim()
     assert written.source_topic_id == "S1" and store.kept
