@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmirror.mirror.stream import StreamReport
+from kmirror.mirror.report import StreamReport
 from kmirror.observe.metrics import MirrorMetrics
 from kmirror.observe.server import Check
 from kmirror.observe.view import TopicRow

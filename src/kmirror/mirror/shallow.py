@@ -56,7 +56,8 @@ from kmirror.kafka.raw_io import (
 from kmirror.kafka.reader import Key
 from kmirror.kafka.wire_auth import wire_security
 from kmirror.kafka.writer import QueueFull, SendFailure
-from kmirror.mirror.stream import BATCH_RECORDS, MirrorStream, StreamReport
+from kmirror.mirror.report import StreamReport
+from kmirror.mirror.stream import BATCH_RECORDS, MirrorStream
 from kmirror.mirror.tracker import PartitionTrack
 
 _log = logging.getLogger("kmirror.shallow")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kmirror.config.settings import MirrorSettings, SourceCluster
@@ -28,6 +27,7 @@ from kmirror.kafka.scan import locate_records
 from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, SyncWriter, TargetWriter
 from kmirror.mirror.handler import MessageHandler, MirrorRecord, load_handler
 from kmirror.mirror.offset_syncs import SyncRecorder
+from kmirror.mirror.report import StreamReport
 from kmirror.mirror.source_gaps import decide
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.offsets.syncs import OffsetSync, encode, slots
@@ -45,34 +45,6 @@ DRAIN_TIMEOUT_S = 300.0
 COMMIT_FLUSH_TIMEOUT_S = 30.0  # a commit waits this long for a checkpoint, then commits less
 FLUSH_SLICE_S = 0.5  # flush in slices, reporting in between (the supervisor watches for silence)
 TOPIC_CHECK_S = 1.0  # how often the ids of the topics being mirrored are compared (lineage.py)
-
-
-@dataclass
-class StreamReport:
-    """What a stream tells its supervisor every second (and once at the end)."""
-
-    source: str
-    stream: int
-    records: int = 0
-    bytes: int = 0
-    by_topic: dict[str, list[int]] = field(default_factory=dict)  # topic -> [records, bytes]
-    latency_s: list[float] = field(default_factory=list)  # sampled source ts -> target ack
-    commits: int = 0
-    retries: int = 0
-    rebalances: int = 0
-    backpressure_pauses: int = 0
-    positions: dict[Key, int] = field(default_factory=dict)  # acknowledged position
-    committed: dict[Key, int] = field(default_factory=dict)
-    assigned: int = 0
-    in_flight: int = 0
-    queue_fill: float = 0.0
-    paused_for_backpressure: bool = False
-    stopped_partitions: list[str] = field(default_factory=list)
-    stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
-    shallow_batches: dict[str, int] = field(default_factory=dict)  # path or reason -> batches
-    source_gaps: dict[str, int] = field(default_factory=dict)  # topic -> records lost
-    error: str | None = None
-    finished: bool = False
 
 
 class MirrorStream:

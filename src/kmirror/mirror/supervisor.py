@@ -10,7 +10,6 @@ partition has reached the end offset it had at start.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -26,7 +25,6 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from kmirror.config import secrets
 from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import ConfigError, KmirrorError, MirrorError
 from kmirror.kafka.acls import hidden_topics_hint
@@ -35,7 +33,7 @@ from kmirror.kafka.groups import GroupReader
 from kmirror.kafka.lineage_io import TargetLineageStore
 from kmirror.mirror.handler import load_handler
 from kmirror.mirror.monitor import Monitor, lag_of, summarize
-from kmirror.mirror.stream import MirrorStream, StreamReport
+from kmirror.mirror.process import stream_main
 from kmirror.observe.server import StatusServer
 from kmirror.observe.view import live_table
 from kmirror.topics.filter import RegexTopicFilter
@@ -54,7 +52,6 @@ class RunOptions:
 
     metrics_port: int = 0
     live: bool = False
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -72,64 +69,6 @@ class SourcePlan:
     refused: dict[str, Verdict] = field(default_factory=dict)  # topics the lineage refuses
     goals: dict[Key, int] = field(default_factory=dict)  # --until-caught-up end offsets
     loops_reported: set[str] = field(default_factory=set)  # copies of the target's topics
-
-
-def stream_main(
-    settings: MirrorSettings, source_index: int, stream_index: int, reports: Any, verbose: bool
-) -> None:
-    """Entry point of a stream process."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr
-    )
-    if not verbose:
-        logging.getLogger("kmirror.librdkafka").setLevel(logging.ERROR)
-    for client in (*(s.client for s in settings.sources), settings.target):
-        secrets.remember(client)
-    secrets.install()
-    _die_with_parent()
-    stop = {"requested": 0}
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop["requested"] += 1
-        if signum == signal.SIGINT and stop["requested"] > 1:
-            os._exit(130)  # a second Ctrl-C: leave now, commit nothing more
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    source = settings.sources[source_index]
-    try:
-        kind = MirrorStream
-        if settings.exactly_once:
-            from kmirror.mirror.exactly_once import ExactlyOnceStream
-
-            kind = ExactlyOnceStream
-        if settings.shallow:
-            from kmirror.mirror.shallow import ShallowStream  # its protocol layer costs 0.3 s
-
-            kind = ShallowStream
-        stream = kind(
-            settings, source, stream_index, reports.put, lambda: stop["requested"] > 0
-        )
-        code = stream.run()
-    except KmirrorError as exc:
-        reports.put(StreamReport(source.alias, stream_index, error=str(exc), finished=True))
-        code = exc.exit_code
-    # Done: a late SIGTERM (the parent forwards one too) must not kill the exit itself.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    reports.close()
-    reports.join_thread()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this stream when the parent dies (kill -9 of kmirror)."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
 
 
 class Supervisor:

@@ -19,8 +19,8 @@ from kmirror.kafka.batches import iter_batches
 from kmirror.kafka.raw_io import FetchedPartition, KafkaCode, ProduceResult, WireError
 from kmirror.kafka.writer import AckSink, SendFailure
 from kmirror.mirror.offset_syncs import SyncRecorder
+from kmirror.mirror.report import StreamReport
 from kmirror.mirror.shallow import OffsetMap, ShallowStream, _Partition
-from kmirror.mirror.stream import StreamReport
 from kmirror.mirror.tracker import OffsetTracker
 
 KEY = ("t", 0)

@@ -1,0 +1,35 @@
+"""What a stream process tells its supervisor: counters since the last report, and its state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Key = tuple[str, int]
+
+
+@dataclass
+class StreamReport:
+    """What a stream tells its supervisor every second (and once at the end)."""
+
+    source: str
+    stream: int
+    records: int = 0
+    bytes: int = 0
+    by_topic: dict[str, list[int]] = field(default_factory=dict)  # topic -> [records, bytes]
+    latency_s: list[float] = field(default_factory=list)  # sampled source ts -> target ack
+    commits: int = 0
+    retries: int = 0
+    rebalances: int = 0
+    backpressure_pauses: int = 0
+    positions: dict[Key, int] = field(default_factory=dict)  # acknowledged position
+    committed: dict[Key, int] = field(default_factory=dict)
+    assigned: int = 0
+    in_flight: int = 0
+    queue_fill: float = 0.0
+    paused_for_backpressure: bool = False
+    stopped_partitions: list[str] = field(default_factory=list)
+    stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
+    shallow_batches: dict[str, int] = field(default_factory=dict)  # path or reason -> batches
+    source_gaps: dict[str, int] = field(default_factory=dict)  # topic -> records lost
+    error: str | None = None
+    finished: bool = False
