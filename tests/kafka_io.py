@@ -1,7 +1,7 @@
 """Independent Kafka I/O for tests: confluent-kafka used directly, never kmirror's own code.
 
-What kmirror writes is always checked with these helpers (or kcat), so a bug in kmirror's
-client layer cannot hide itself.
+What kmirror writes is always checked with these helpers, so a bug in kmirror's client layer
+cannot hide itself.
 """
 
 from __future__ import annotations
@@ -75,6 +75,13 @@ def wait_for_partitions(bootstrap: str, name: str, partitions: int, timeout_s: f
             return
         time.sleep(0.2)
     raise AssertionError(f"topic {name} did not reach {partitions} partitions")
+
+
+def cluster_metadata(bootstrap: str) -> tuple[str, list[str]]:
+    """The cluster's id and its brokers' addresses (``host:port``), as the cluster reports them."""
+    metadata = admin(bootstrap).list_topics(timeout=10)
+    brokers = [f"{b.host}:{b.port}" for b in metadata.brokers.values()]
+    return str(metadata.cluster_id), brokers
 
 
 def topic_partitions(bootstrap: str, name: str) -> int:
