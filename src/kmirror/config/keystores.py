@@ -55,7 +55,6 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -63,9 +62,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from kmirror.config import secrets
-
-if TYPE_CHECKING:  # legacy imports this module; the type is only needed for checking
-    from kmirror.config.legacy import Translation
+from kmirror.config.translation import Translation
 
 __all__ = ["STORE_KEYS", "store_dir", "translate_stores"]
 

@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from kmirror.config.keystores import STORE_KEYS, translate_stores
 from kmirror.config.known_keys import JAVA_ONLY_KEYS, closest_key, key_scope
+from kmirror.config.translation import Translation
 
 Scope = str  # "C" for a consumer (source) config file, "P" for the producer (target) one
 _SCOPE_NAMES = {"C": "consumer", "P": "producer"}
-
-
-@dataclass
-class Translation:
-    """The outcome of translating one file."""
-
-    settings: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
 
 # Old name -> modern librdkafka name, mapped with a deprecation warning.
