@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_io import Clusters
+from tests.helpers.kafka_io import Clusters
 
 
 def kmirror_cmd(*args: str) -> list[str]:

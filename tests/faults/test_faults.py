@@ -42,8 +42,8 @@ from tests.faults.workload import (
     scale,
     target_total,
 )
-from tests.kafka_io import create_topic, end_offsets
-from tests.mirror_run import MirrorProcess, write_config
+from tests.helpers.kafka_io import create_topic, end_offsets
+from tests.helpers.mirror_run import MirrorProcess, write_config
 
 MODE = scale()
 KIP848_TAKEOVER_S = 45  # broker default group.consumer.session.timeout.ms

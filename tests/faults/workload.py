@@ -33,7 +33,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from tests.kafka_io import end_offsets, topic_partitions
+from tests.helpers.kafka_io import end_offsets, topic_partitions
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,15 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import Clusters, Record, committed, create_topic, produce, topic_partitions
-from tests.mirror_run import MirrorProcess
+from tests.helpers.kafka_io import (
+    Clusters,
+    Record,
+    committed,
+    create_topic,
+    produce,
+    topic_partitions,
+)
+from tests.helpers.mirror_run import MirrorProcess
 
 pytestmark = pytest.mark.integration
 
@@ -209,7 +216,7 @@ def _address_once(ctx: Ctx, out: subprocess.CompletedProcess[str]) -> None:
 
 
 def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """kafka_io.committed, retried: a young cluster may briefly answer NOT_COORDINATOR."""
+    """helpers.kafka_io.committed, retried: a young cluster may briefly answer NOT_COORDINATOR."""
     deadline = time.monotonic() + 60
     while True:
         try:

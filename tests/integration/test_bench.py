@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import Clusters, create_topic, topic_partitions
+from tests.helpers.kafka_io import Clusters, create_topic, topic_partitions
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from kmirror.kafka.txn_writer import Fenced, TransactionalWriter
-from tests.kafka_io import Clusters, create_topic, read_all
+from tests.helpers.kafka_io import Clusters, create_topic, read_all
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import Clusters, Record, create_topic, end_offsets, produce, read_all
-from tests.mirror_run import MirrorProcess, run_mirror, write_config
+from tests.helpers.kafka_io import Clusters, Record, create_topic, end_offsets, produce, read_all
+from tests.helpers.mirror_run import MirrorProcess, run_mirror, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import Clusters, Record, create_topic, produce
+from tests.helpers.kafka_io import Clusters, Record, create_topic, produce
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import cluster_metadata, create_topic, topic_partitions
+from tests.helpers.kafka_io import cluster_metadata, create_topic, topic_partitions
 
 pytestmark = pytest.mark.integration
 

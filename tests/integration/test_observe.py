@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.kafka_io import Clusters, Record, create_topic, produce
-from tests.mirror_run import MirrorProcess, write_config
+from tests.helpers.kafka_io import Clusters, Record, create_topic, produce
+from tests.helpers.mirror_run import MirrorProcess, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_io import (
+from tests.helpers.kafka_io import (
     Clusters,
     Record,
     add_partitions,
@@ -20,7 +20,7 @@ from tests.kafka_io import (
     read_all,
     topic_partitions,
 )
-from tests.mirror_run import MirrorProcess, is_resend, run_mirror, write_config
+from tests.helpers.mirror_run import MirrorProcess, is_resend, run_mirror, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -410,7 +410,7 @@ def test_message_handler_transforms_drops_and_splits(
     # When mirrored through a handler (with an argument)
     out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
                       "--include", topic_name, "--until-caught-up",
-                      "--message.handler", "tests.sample_handler:UpperDropSplit",
+                      "--message.handler", "tests.helpers.sample_handler:UpperDropSplit",
                       "--message.handler.args", "!"])
     # Then the target holds what the handler made of them, in order, and all is committed
     assert out.returncode == 0, out.stderr

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import Clusters
-from tests.mirror_run import write_config
+from tests.helpers.kafka_io import Clusters
+from tests.helpers.mirror_run import write_config
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import Record, create_topic, end_offsets, produce, read_all
-from tests.mirror_run import MirrorProcess
+from tests.helpers.kafka_io import Record, create_topic, end_offsets, produce, read_all
+from tests.helpers.mirror_run import MirrorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from tests.dump_log import Batch, dump_partition, dump_topic
-from tests.kafka_io import (
+from tests.helpers.dump_log import Batch, dump_partition, dump_topic
+from tests.helpers.kafka_io import (
     Clusters,
     Record,
     committed,
@@ -28,7 +28,7 @@ from tests.kafka_io import (
     read_all,
     topic_partitions,
 )
-from tests.mirror_run import MirrorProcess, is_resend, run_mirror, run_verify, write_config
+from tests.helpers.mirror_run import MirrorProcess, is_resend, run_mirror, run_verify, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_io import Clusters, Record, create_topic, produce
-from tests.mirror_run import run_mirror, run_verify, write_config
+from tests.helpers.kafka_io import Clusters, Record, create_topic, produce
+from tests.helpers.mirror_run import run_mirror, run_verify, write_config
 
 pytestmark = pytest.mark.integration
 

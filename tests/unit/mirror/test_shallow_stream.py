@@ -19,6 +19,7 @@ from kmirror.kafka.batches import iter_batches
 from kmirror.kafka.raw_io import FetchedPartition, KafkaCode, ProduceResult, WireError
 from kmirror.kafka.writer import AckSink, SendFailure
 from kmirror.mirror.offset_syncs import SyncRecorder
+from kmirror.mirror.partitions import Partitions
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.shallow import OffsetMap, ShallowStream, _Partition
 from kmirror.mirror.tracker import OffsetTracker
@@ -83,13 +84,19 @@ class FakeWriter:
         pass
 
 
+def _assigned(*keys: tuple[str, int]) -> Partitions:
+    parts = Partitions()
+    parts.assign(keys)
+    return parts
+
+
 def _stream(position: int = 100) -> tuple[ShallowStream, FakeTarget, FakeWriter]:
     stream = ShallowStream.__new__(ShallowStream)  # no clients: the parts under test only
     target, writer = FakeTarget(), FakeWriter()
     stream.__dict__.update(
-        tracker=OffsetTracker(), stopped={}, suspended=set(), stats=StreamReport("src", 0),
+        tracker=OffsetTracker(), parts=_assigned(KEY), stats=StreamReport("src", 0),
         writer=writer,
-        dst=target, parts={KEY: _Partition(KEY, position)}, _dst_leaders={KEY: NODE},
+        dst=target, batch_parts={KEY: _Partition(KEY, position)}, _dst_leaders={KEY: NODE},
         _producer=PRODUCER, _new_producer_id=False, _requests=0, offset_map=OffsetMap(),
         batches=Counter(), _warned={}, isolation=0, label="source", target_topic=str,
         _from_target={}, syncs=SyncRecorder("src", str, lambda keys: {}, SYNCS.append),
@@ -99,7 +106,7 @@ def _stream(position: int = 100) -> tuple[ShallowStream, FakeTarget, FakeWriter]
 
 
 def _fetch(stream: ShallowStream, *raw: bytes) -> None:
-    part = stream.parts[KEY]
+    part = stream.batch_parts[KEY]
     stream._take_batches(part, FetchedPartition(
         KEY[0], KEY[1], part.position, None, b"".join(raw), [], 0, 0))
 
@@ -150,7 +157,7 @@ def test_a_lost_connection_sends_the_same_batches_again_with_the_same_sequences(
     target.lose_connection()
     assert _commit_offset(stream) == 100
     # Then, after the backoff, both go again in order with their sequences (dedup on target)
-    stream.parts[KEY].retry_at = 0
+    stream.batch_parts[KEY].retry_at = 0
     _send_all(stream)
     again = [batches[KEY] for batches, _ in target.sent]
     assert [_sequence(b) for b in again] == [_sequence(b) for b in first] == [0, 3]
@@ -169,7 +176,7 @@ def test_a_retriable_refusal_of_the_first_batch_resends_it_and_the_next() -> Non
     # The second request's answer (out of sequence after the first failed) is ignored
     target.answer("OUT_OF_ORDER_SEQUENCE_NUMBER")
     assert not stream._new_producer_id
-    stream.parts[KEY].retry_at = 0
+    stream.batch_parts[KEY].retry_at = 0
     _send_all(stream)
     assert [_sequence(b[KEY]) for b, _ in target.sent] == [0, 3]
     target.answer(base_offset=0)
@@ -184,7 +191,7 @@ def test_a_batch_too_large_for_the_target_goes_through_the_record_path_in_order(
     # When the target refuses the first batch as too large (and so the second, out of order)
     target.answer("MESSAGE_TOO_LARGE")
     target.answer("OUT_OF_ORDER_SEQUENCE_NUMBER")
-    stream.parts[KEY].retry_at = 0
+    stream.batch_parts[KEY].retry_at = 0
     _send_all(stream)
     # Then its records go through the record path, and the next batch waits for them
     assert [offset for offset, _ in writer.records] == [100, 101, 102]

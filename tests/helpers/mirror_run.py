@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.conftest import kmirror_cmd
-from tests.kafka_io import Clusters
+from tests.helpers.kafka_io import Clusters
 
 
 def write_config(folder: Path, name: str, **settings: str) -> Path:

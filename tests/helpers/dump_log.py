@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from tests.kafka_io import Clusters
+from tests.helpers.kafka_io import Clusters
 
 TOOL_CLASSES = ("org.apache.kafka.tools.DumpLogSegments", "kafka.tools.DumpLogSegments")
 

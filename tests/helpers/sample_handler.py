@@ -1,4 +1,5 @@
-"""A message handler for the integration tests (`--message.handler tests.sample_handler:X`)."""
+"""A message handler for the integration tests
+(`--message.handler tests.helpers.sample_handler:X`)."""
 
 from __future__ import annotations
 
