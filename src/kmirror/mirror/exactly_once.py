@@ -79,11 +79,12 @@ class ExactlyOnceStream(MirrorStream):
         self.writer.flush(timeout_s)
 
     def _commit(self, keys: Any = None) -> None:
-        wanted = set(self.assigned if keys is None else keys) - self.uncommittable()
+        wanted = None if keys is None else set(keys)
         positions: dict[Key, int] = {}
         sources: dict[Key, Key] = {}
+        may_send = self.parts.may_send  # (not stopped, suspended or refused)
         for key, track in self.tracker.tracks.items():
-            if (key in wanted and key not in self.stopped and track.pending
+            if ((wanted is None or key in wanted) and may_send(key) and track.pending
                     and track.failed_offset is None):
                 positions[self._target(key)] = track.highest + 1
                 sources[self._target(key)] = key
@@ -122,9 +123,7 @@ class ExactlyOnceStream(MirrorStream):
         stored = self.writer.stored_positions([self._target(k) for k in keys])
         for key in keys:
             position = stored.get(self._target(key), self.tracker.committed.get(key, 0))
-            track = self.tracker.track(*key)
-            track.acked_all()
-            track.highest = position - 1
+            self.tracker.track(*key).rewound_to(position)
             self.reader.seek(key, position)
             _log.warning("%s, topic %s partition %d: transaction aborted; mirroring again from "
                          "offset %d", self.label, key[0], key[1], position)

@@ -194,7 +194,7 @@ class ShallowStream(MirrorStream):
         self.partition_max_bytes = int(client.get("max.partition.fetch.bytes", "1048576"))
         self.isolation = (READ_COMMITTED if client.get("isolation.level", "read_committed")
                           == "read_committed" else 0)
-        self.parts: dict[Key, _Partition] = {}
+        self.batch_parts: dict[Key, _Partition] = {}
         self.offset_map = OffsetMap()
         self.batches: Counter[str] = Counter()  # WHOLE or a reason label -> batches
         self._reported_batches: Counter[str] = Counter()
@@ -225,7 +225,8 @@ class ShallowStream(MirrorStream):
             for key, (low, high) in self.reader.watermarks(missing).items():
                 starts[key] = low if self.reset_to_earliest else high
         for key in keys:
-            self.parts[key] = _Partition(key, starts[key], fetch_max_bytes=self.partition_max_bytes)
+            self.batch_parts[key] = _Partition(key, starts[key],
+                                               fetch_max_bytes=self.partition_max_bytes)
             self.tracker.track(*key).consumed(starts[key] - 1)
         self._src_stale = self._dst_stale = True
 
@@ -236,7 +237,7 @@ class ShallowStream(MirrorStream):
     def _let_go(self, keys: Iterable[Key]) -> None:
         keys = list(keys)
         for key in keys:
-            self.parts.pop(key, None)
+            self.batch_parts.pop(key, None)
         self.offset_map.forget(keys)
         super()._let_go(keys)
 
@@ -311,14 +312,14 @@ class ShallowStream(MirrorStream):
         if not (self._src_stale or self._dst_stale) or time.monotonic() < self._next_metadata:
             return
         self._next_metadata = time.monotonic() + METADATA_BACKOFF_S
-        topics = {topic for topic, _ in self.parts}
+        topics = {topic for topic, _ in self.batch_parts}
         if not topics:
             self._src_stale = self._dst_stale = False
             return
         try:
             if self._src_stale:
                 self._src_leaders = self.src.metadata(topics).leaders
-                self._src_stale = any(self._src_leaders.get(k, -1) < 0 for k in self.parts)
+                self._src_stale = any(self._src_leaders.get(k, -1) < 0 for k in self.batch_parts)
             if self._dst_stale:
                 names = {self.target_topic(t): t for t in topics}
                 self._from_target.update(names)
@@ -326,7 +327,7 @@ class ShallowStream(MirrorStream):
                     (names[t], p): node
                     for (t, p), node in self.dst.metadata(names).leaders.items() if t in names
                 }
-                self._dst_stale = any(self._dst_leaders.get(k, -1) < 0 for k in self.parts)
+                self._dst_stale = any(self._dst_leaders.get(k, -1) < 0 for k in self.batch_parts)
         except WireError as exc:
             self._warn("metadata", f"{exc}; retrying")
 
@@ -334,8 +335,8 @@ class ShallowStream(MirrorStream):
 
     def _fetch(self) -> None:
         by_node: dict[int, dict[Key, int]] = {}
-        for key, part in self.parts.items():
-            if (key in self.stopped or key in self.suspended
+        for key, part in self.batch_parts.items():
+            if (not self.parts.may_send(key)
                     or part.queued_bytes >= QUEUED_BYTES_PER_PARTITION):
                 continue
             node = self._src_leaders.get(key, -1)
@@ -343,7 +344,7 @@ class ShallowStream(MirrorStream):
                     self._fetch_retry_at.get(node, 0.0) <= time.monotonic()):
                 by_node.setdefault(node, {})[key] = part.position
         for node, positions in by_node.items():
-            limit = max(self.parts[k].fetch_max_bytes for k in positions)
+            limit = max(self.batch_parts[k].fetch_max_bytes for k in positions)
             try:
                 self.src.fetch(
                     node, positions, max_wait_ms=self.max_wait_ms, max_bytes=self.fetch_max_bytes,
@@ -368,9 +369,9 @@ class ShallowStream(MirrorStream):
             return
         for fetched in result:
             key = (fetched.topic, fetched.partition)
-            part = self.parts.get(key)
-            if (part is None or fetched.fetch_offset != part.position or key in self.stopped
-                    or key in self.suspended):
+            part = self.batch_parts.get(key)
+            if (part is None or fetched.fetch_offset != part.position
+                    or not self.parts.may_send(key)):
                 continue  # revoked, stopped, held, or an answer for an old position
             if fetched.error is not None:
                 self._fetch_error(part, fetched)
@@ -383,11 +384,10 @@ class ShallowStream(MirrorStream):
         where = f"{self.label}, topic {fetched.topic} partition {fetched.partition}"
         if code.name == "OFFSET_OUT_OF_RANGE":
             restart = self.source_gap(part.key, part.position)  # raises with --on.source.gap fail
-            if part.key in self.stopped:
+            if self.parts.is_stopped(part.key):
                 return  # the topic was created again: stopped, not moved
             part.position = restart
-            # (batches still in flight keep the commit point below them)
-            self.tracker.track(*part.key).highest = restart - 1
+            self.tracker.track(*part.key).moved_to(restart)
         elif code.retriable or code.name in _SOURCE_METADATA:
             self._src_stale = True
         else:
@@ -426,9 +426,8 @@ class ShallowStream(MirrorStream):
         now = time.monotonic()
         requests: dict[int, dict[Key, _Item]] = {}
         moved = False
-        for key, part in self.parts.items():
-            if not part.queue or key in self.stopped or key in self.suspended \
-                    or part.retry_at > now:
+        for key, part in self.batch_parts.items():
+            if not part.queue or not self.parts.may_send(key) or part.retry_at > now:
                 continue
             moved |= self._skip_and_fall_back(part)
             if not part.queue or part.queue[0].batch is None:
@@ -459,7 +458,7 @@ class ShallowStream(MirrorStream):
             item = part.queue[0]
             if item.batch is None:
                 part.queue.popleft()
-                _advance(track, item.last_offset)
+                track.passed(item.last_offset)
                 part.skipped_to = max(part.skipped_to, item.last_offset)
                 moved = True
                 continue
@@ -470,7 +469,7 @@ class ShallowStream(MirrorStream):
             part.queue.popleft()
             part.queued_bytes -= item.batch.size_bytes
             self.batches[REASON_LABELS[item.reason]] += 1
-            _advance(track, item.last_offset)
+            track.passed(item.last_offset)
             moved = True
         return moved
 
@@ -501,7 +500,7 @@ class ShallowStream(MirrorStream):
         request = self._requests
         data = {}
         for key, item in items.items():
-            part = self.parts[key]
+            part = self.batch_parts[key]
             batch = item.batch
             assert batch is not None
             part.queue.popleft()
@@ -531,7 +530,7 @@ class ShallowStream(MirrorStream):
         for result in results:
             key = (self._from_target.get(result.topic, result.topic), result.partition)
             item = items.get(key)
-            part = self.parts.get(key)
+            part = self.batch_parts.get(key)
             if item is None or part is None or item.request != request or (
                     not part.in_flight or part.in_flight[0] is not item):
                 continue  # revoked, or already queued again after an earlier failure
@@ -560,12 +559,12 @@ class ShallowStream(MirrorStream):
         part.queued_bytes -= batch.size_bytes
         track = self.tracker.track(*part.key)
         track.acked(batch.base_offset)
-        _advance(track, batch.last_offset)
+        track.passed(batch.last_offset)
         if part.skipped_to > track.highest and not part.in_flight and (
                 not part.queue or part.queue[0].last_offset > part.skipped_to):
             # Batches sent again after a failure lowered the track below a skipped batch
             # that came after them (see _again): every batch before it is acknowledged now.
-            _advance(track, part.skipped_to)
+            track.passed(part.skipped_to)
         if target_base >= 0:  # a duplicate's answer may not carry it
             self.offset_map.record(part.key, batch.base_offset, target_base, batch.records_count)
             if self.syncs is not None:  # offset deltas travel with the batch: one to one
@@ -579,7 +578,7 @@ class ShallowStream(MirrorStream):
 
     def _again(self, key: Key, request: int) -> None:
         """Queue the partition's unacknowledged batches again, in order, same sequences."""
-        part = self.parts.get(key)
+        part = self.batch_parts.get(key)
         if part is None or not part.in_flight:
             return
         track = self.tracker.track(*key)
@@ -588,9 +587,8 @@ class ShallowStream(MirrorStream):
         part.next_sequence = again[0].sequence
         for item in again:
             assert item.batch is not None
-            track.acked(item.batch.base_offset)  # taken off the track; sent() again later
             # (this also undoes a skipped batch's advance; _acknowledged restores it)
-            track.highest = min(track.highest, item.batch.base_offset - 1)
+            track.withdrawn(item.batch.base_offset)
         part.queue.extendleft(reversed(again))
         part.retry_at = time.monotonic() + min(RETRY_BACKOFF_S * 2 ** part.retries, 1.0)
         part.retries += 1
@@ -599,7 +597,7 @@ class ShallowStream(MirrorStream):
     def _renew_producer_id(self) -> None:
         self._producer = self.dst.init_producer_id()
         self._new_producer_id = False
-        for part in self.parts.values():
+        for part in self.batch_parts.values():
             part.next_sequence = 0
 
     def _refused(self, part: _Partition, item: _Item, code: KafkaCode,
@@ -648,8 +646,8 @@ class ShallowStream(MirrorStream):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self._error is None:
             busy = any(p.queue or p.in_flight or p.on_record_path
-                       for k, p in self.parts.items()
-                       if k not in self.stopped and k not in self.suspended)
+                       for k, p in self.batch_parts.items()
+                       if self.parts.may_send(k))
             if not busy:
                 return
             self._refresh_metadata()
@@ -684,10 +682,3 @@ class ShallowStream(MirrorStream):
             self.src.close()
             self.dst.close()
             self.io.close()
-
-
-def _advance(track: PartitionTrack, offset: int) -> None:
-    """Everything up to ``offset`` was handed on (the commit still waits for acknowledgements
-    of earlier entries)."""
-    if offset > track.highest:
-        track.highest = offset

@@ -27,6 +27,7 @@ from kmirror.kafka.scan import locate_records
 from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, SyncWriter, TargetWriter
 from kmirror.mirror.handler import MessageHandler, MirrorRecord, load_handler
 from kmirror.mirror.offset_syncs import SyncRecorder
+from kmirror.mirror.partitions import Partitions
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.source_gaps import decide
 from kmirror.mirror.tracker import OffsetTracker
@@ -92,11 +93,9 @@ class MirrorStream:
         )
         self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
         self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
-        # Partitions of a source topic that is gone (deleted?): paused, nothing sent or
-        # committed, until it is back (same id: go on; another id: stopped).
-        self.suspended: set[Key] = set()
-        self._lineage_stopped: set[Key] = set()  # refused by their lineage: never committed
-        self._vouched: dict[Key, int] = {}  # highest offset sent when the topic's id was checked
+        # Every partition's state (mirroring, stopped, refused; suspended while its topic is
+        # gone): what may be sent and committed (mirror/partitions.py).
+        self.parts = Partitions()
         self._next_topic_check = 0.0
         self.writer = self._make_writer()
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
@@ -112,8 +111,6 @@ class MirrorStream:
             client["group.instance.id"] = f"{client['group.instance.id']}-{stream_index}"
         self.reader = SourceReader(client, label, self._assigned, self._revoked, self._lost)
         self.reader.before_assign = self._before_assign
-        self.assigned: set[Key] = set()
-        self.stopped: dict[Key, str] = {}
         self.stats = StreamReport(source.alias, stream_index)
         self._backpressure = False
         self._error: str | None = None
@@ -161,7 +158,7 @@ class MirrorStream:
         if self.syncs is None:
             return
         if self.writer.last_acked:
-            sources = {self.target_topic(t): t for t, _ in self.assigned}
+            sources = {self.target_topic(t): t for t, _ in self.parts.assigned}
             acked, self.writer.last_acked = self.writer.last_acked, {}
             for (topic, partition), (upstream, downstream) in acked.items():
                 if topic in sources:
@@ -221,7 +218,7 @@ class MirrorStream:
             self.tracker.track(*key).consumed(offset - 1)
         # (an explicit start is not the group's offset: the first commit writes it)
         self.tracker.mark_committed({k: o for k, o in start.items() if k not in self._starts})
-        self.assigned.update(keys)
+        self.parts.assign(keys)
         if self.syncs is not None and not self.writer.per_record_acks:
             self.syncs.assigned(keys)  # baselines for checkpoint counts (only they need them)
         self.stats.rebalances += 1
@@ -246,14 +243,9 @@ class MirrorStream:
     def _let_go(self, keys: Iterable[Key]) -> None:
         keys = list(keys)
         self.tracker.forget(keys)
-        self.assigned.difference_update(keys)
+        self.parts.let_go(keys)
         if self.syncs is not None:
             self.syncs.forget(keys)
-        for key in keys:
-            self.stopped.pop(key, None)
-            self.suspended.discard(key)
-            self._lineage_stopped.discard(key)
-            self._vouched.pop(key, None)
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -319,7 +311,7 @@ class MirrorStream:
             return
         self._next_topic_check = now + TOPIC_CHECK_S
         by_topic: dict[str, list[Key]] = {}
-        for key in self.assigned:
+        for key in self.parts.assigned:
             by_topic.setdefault(key[0], []).append(key)
         if not by_topic:
             return
@@ -338,16 +330,15 @@ class MirrorStream:
             if stop is not None:
                 self._stop_topic(keys, stop)
                 continue
-            back = [k for k in keys if k in self.suspended]
+            back = self.parts.unsuspend(keys)
             if back:
-                self.suspended.difference_update(back)
                 _log.warning("%s, topic %s is back (same topic id): mirroring it again",
                              self.label, topic)
                 self._resume_suspended(back)
             if verdict.kind != UNVERIFIED:
                 for key in keys:
                     if key in tracks:
-                        self._vouched[key] = tracks[key].highest
+                        self.parts.vouch(key, tracks[key].highest)
 
     def _stop_for(self, verdict: Verdict) -> Verdict | None:
         """The verdict to stop a topic being read with, or None to go on: a refused one, or
@@ -366,21 +357,18 @@ class MirrorStream:
         """Read partitions whose topic is back again from the first record not sent (the
         records polled while suspended were dropped)."""
         for key in keys:
-            track = self.tracker.tracks.get(key)
-            start = (track.highest + 1 if track is not None and track.highest >= 0
-                     else self.tracker.committed.get(key))
-            if start is not None and key not in self.stopped:
+            start = self.tracker.next_to_read(key)
+            if start is not None and not self.parts.is_stopped(key):
                 self.reader.seek(key, start)
         if self._backpressure:
             self.reader.pause(keys)
         else:
-            self.reader.resume([k for k in keys if k not in self.stopped])
+            self.reader.resume([k for k in keys if not self.parts.is_stopped(k)])
 
     def _suspend(self, topic: str, keys: list[Key]) -> None:
-        new = [k for k in keys if k not in self.suspended]
+        new = self.parts.suspend(keys)
         if not new:
             return
-        self.suspended.update(new)
         self.reader.pause(new)
         self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in new]
         _log.warning("%s, topic %s is gone (deleted?): its partitions wait and nothing more is "
@@ -393,30 +381,30 @@ class MirrorStream:
         tracks = self.tracker.tracks
         copied = []
         for key in sorted(keys):
-            track = tracks.get(key)
-            if key in self.suspended or track is None:
+            track, part = tracks.get(key), self.parts.get(key)
+            if track is None or part is None or part.suspended:
                 continue
-            since = self._vouched.get(key, self.tracker.committed.get(key, 0) - 1)
+            since = (part.vouched if part.vouched is not None
+                     else self.tracker.committed.get(key, 0) - 1)
             if track.highest > since:
                 copied.append(f"partition {key[1]} offsets {since + 1}..{track.highest}")
         if copied:
             message += ("; copied since the last check that saw the old topic, and so possibly "
                         "from the new one: " + ", ".join(copied))
-        elif any(k in self.assigned for k in keys):
+        elif any(self.parts.is_assigned(k) for k in keys):
             message += "; nothing of the new topic was copied"
         self.reader.pause(keys)
         gone = set(keys)
         self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
         self._let_go(keys)  # (as if revoked: the group keeps them until the next rebalance)
-        self._lineage_stopped.update(keys)
-        for key in keys:
-            self.stopped[key] = message
+        self.parts.refuse(keys, message)
         if keys:
             self.stats.stopped_partitions.append(message)
 
     def _send(self, batch: list[Any]) -> list[Any]:
         """Send records in order; return those not sent because the queue is full."""
         track_for = self.tracker.track
+        may_send = self.parts.may_send
         tracks: dict[Key, Any] = {}
         send = self.writer.send
         handler = self.handler
@@ -434,7 +422,7 @@ class MirrorStream:
             key = (topic, partition)
             track = tracks.get(key)
             if track is None:
-                if key not in self.assigned or key in self.stopped or key in self.suspended:
+                if not may_send(key):
                     continue  # revoked meanwhile, stopped by a refused record, or held
                 track = tracks[key] = track_for(topic, partition)
             offset = msg.offset()
@@ -526,14 +514,12 @@ class MirrorStream:
 
     def _out_of_range(self, key: Key) -> None:
         """The next offset of ``key`` is not in the source's log: decide (source_gaps.py)."""
-        if key not in self.assigned or key in self.stopped or key in self.suspended:
+        if not self.parts.may_send(key):
             return
-        track = self.tracker.track(*key)
-        wanted = track.highest + 1 if track.highest >= 0 else self.tracker.committed.get(key)
-        restart = self.source_gap(key, wanted)
-        if key in self.stopped:
+        restart = self.source_gap(key, self.tracker.next_to_read(key))
+        if self.parts.is_stopped(key):
             return  # the topic was created again: stopped, not moved
-        track.highest = restart - 1  # records still in flight keep the commit point below
+        self.tracker.track(*key).moved_to(restart)
         self.reader.seek(key, restart)
         if self._backpressure:
             self.reader.pause([key])
@@ -547,7 +533,7 @@ class MirrorStream:
             verdict = self.lineage.check([key[0]]).get(key[0])
             stop = self._stop_for(verdict) if verdict is not None else None
             if stop is not None:
-                self._stop_topic([k for k in self.assigned if k[0] == key[0]], stop)
+                self._stop_topic([k for k in self.parts.assigned if k[0] == key[0]], stop)
                 return wanted
         where = f"{self.label}, topic {key[0]} partition {key[1]}"
         decision = decide(where, wanted, low, high, self.settings.on_source_gap,
@@ -563,13 +549,13 @@ class MirrorStream:
     def _start_backpressure(self) -> None:
         self._backpressure = True
         self.stats.backpressure_pauses += 1
-        self.reader.pause(self.assigned)
+        self.reader.pause(self.parts.assigned)
         _log.debug("stream %d: producer queue full, source paused", self.index)
 
     def _end_backpressure(self) -> None:
         if self._backpressure:
             self._backpressure = False
-            self.reader.resume(self.assigned - set(self.stopped) - self.suspended)
+            self.reader.resume(self.parts.mirroring)
 
     def _wait_for_room(self) -> None:
         self.writer.poll(0.05)
@@ -592,12 +578,13 @@ class MirrorStream:
         for failure in failures:
             by_partition.setdefault((failure.topic, failure.partition), []).append(failure)
         for key, refused in by_partition.items():
-            if key in self.stopped:
+            if self.parts.is_stopped(key):
                 continue
             message = self._refusal_message(refused)
-            self.stopped[key] = message
+            if self.parts.stop(key, message):
+                self.reader.pause([key])
+            # (reported also when the partition was let go since: the refusal is never silent)
             self.stats.stopped_partitions.append(message)
-            self.reader.pause([key])
             if self.settings.abort_on_send_failure:
                 raise MirrorError(message)
             _log.error("%s", message)
@@ -635,8 +622,8 @@ class MirrorStream:
         waiting = {(m.topic(), m.partition()) for m in self._pending}
         tracks = self.tracker.tracks
         idle = [
-            key for key in self.assigned
-            if key not in waiting and key not in self.stopped and key not in self.suspended
+            key for key in self.parts.mirroring
+            if key not in waiting
             and (key not in tracks or (not tracks[key].pending
                                        and tracks[key].failed_offset is None))
         ]
@@ -712,17 +699,10 @@ class MirrorStream:
     def _commit_source_offsets(self, keys: Iterable[Key] | None) -> None:
         """Commit the group's offsets that moved, except where nothing may be committed."""
         self._sync_positions()
-        offsets = self.tracker.to_commit(keys)
-        for key in self.uncommittable().intersection(offsets):
-            del offsets[key]
+        offsets = self.parts.committable(self.tracker.to_commit(keys))
         if offsets:
             self.tracker.mark_committed(self.reader.commit(offsets))
             self.stats.commits += 1
-
-    def uncommittable(self) -> set[Key]:
-        """Partitions whose topic is gone (if it comes back it may be another topic) or was
-        refused by its lineage (their offsets would belong to the old topic)."""
-        return self.suspended | self._lineage_stopped
 
     def _drain(self, timeout_s: float) -> None:
         if not self.writer.per_record_acks:
@@ -752,12 +732,12 @@ class MirrorStream:
                 if (o := t.commit_offset()) is not None
             },
             committed=dict(self.tracker.committed),
-            assigned=len(self.assigned),
+            assigned=len(self.parts),
             in_flight=self.writer.queued(),
             queue_fill=self.writer.queue_fill(),
             paused_for_backpressure=self._backpressure,
             stopped_partitions=stats.stopped_partitions,
-            stopped_keys=list(self.stopped),
+            stopped_keys=list(self.parts.stopped),
             shallow_batches=stats.shallow_batches,
             source_gaps=stats.source_gaps,
             error=self._error,

@@ -40,6 +40,35 @@ class PartitionTrack:
         """A record was consumed that produced nothing to send (a handler dropped it)."""
         self.highest = offset
 
+    def passed(self, offset: int) -> None:
+        """Everything up to ``offset`` was handed on or needs no sending (a skipped marker
+        batch, a batch's last offset); never moves backwards. The commit point still waits for
+        the acknowledgements of earlier entries."""
+        if offset > self.highest:
+            self.highest = offset
+
+    def moved_to(self, next_offset: int) -> None:
+        """The source position jumped to ``next_offset`` (a gap decided by --on.source.gap):
+        records still in flight keep the commit point below them."""
+        self.highest = next_offset - 1
+
+    def withdrawn(self, offset: int) -> None:
+        """The entry sent at ``offset`` will be sent again (a batch retried after a failure):
+        it is taken off the track and nothing at or after it counts as handed on."""
+        self.acked(offset)
+        self.highest = min(self.highest, offset - 1)
+
+    def rewound_to(self, next_offset: int) -> None:
+        """Everything sent is void (an aborted transaction): mirror again from ``next_offset``."""
+        self.pending.clear()
+        self.early.clear()
+        self.highest = next_offset - 1
+
+    @property
+    def next_offset(self) -> int | None:
+        """The offset after the highest one consumed, or None before the first."""
+        return self.highest + 1 if self.highest >= 0 else None
+
     def acked(self, offset: int) -> None:
         """The target acknowledged one record sent for ``offset``."""
         pending = self.pending
@@ -115,6 +144,13 @@ class OffsetTracker:
             if offset is not None and offset > self.committed.get(key, -1):
                 out[key] = offset
         return out
+
+    def next_to_read(self, key: tuple[str, int]) -> int | None:
+        """Where reading ``key`` goes on: after the highest offset consumed, else at the
+        committed offset (None when neither is known)."""
+        track = self.tracks.get(key)
+        position = track.next_offset if track is not None else None
+        return position if position is not None else self.committed.get(key)
 
     def mark_committed(self, offsets: dict[tuple[str, int], int]) -> None:
         """Remember what the broker accepted."""

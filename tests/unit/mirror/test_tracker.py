@@ -455,3 +455,58 @@ def test_a_checkpoint_without_refusals_commits_after_the_last_record_sent() -> N
     assert track.commit_offset() == 0  # nothing known to be acknowledged yet
     track.acked_all()
     assert track.commit_offset() == 5
+
+
+# --- the operations the paths use to move a track (tracker.py is the only code that does) ---
+
+
+def test_passed_never_moves_backwards_and_waits_for_earlier_entries() -> None:
+    track = PartitionTrack("t", 0)
+    track.sent(10)
+    track.passed(20)  # a skipped batch after the one in flight
+    assert track.commit_offset() == 10
+    track.passed(15)
+    assert track.highest == 20
+    track.acked(10)
+    assert track.commit_offset() == 21
+
+
+def test_moved_to_keeps_records_in_flight_below_the_commit_point() -> None:
+    track = PartitionTrack("t", 0)
+    track.sent(5)
+    track.moved_to(100)  # a gap: reading goes on at 100
+    assert track.commit_offset() == 5
+    track.acked(5)
+    assert track.commit_offset() == 100
+
+
+def test_withdrawn_entries_are_sent_again_and_nothing_past_them_counts() -> None:
+    track = PartitionTrack("t", 0)
+    track.sent(10)
+    track.passed(19)
+    track.sent(20)
+    track.passed(29)
+    track.withdrawn(10)
+    track.withdrawn(20)
+    assert track.in_flight == 0 and track.commit_offset() == 10
+    track.sent(10)
+    assert track.commit_offset() == 10
+
+
+def test_rewound_to_voids_everything_sent() -> None:
+    track = PartitionTrack("t", 0)
+    for offset in (3, 4, 5):
+        track.sent(offset)
+    track.rewound_to(3)
+    assert track.in_flight == 0 and track.commit_offset() == 3 and track.next_offset == 3
+
+
+def test_next_to_read_after_the_highest_consumed_else_the_committed_offset() -> None:
+    tracker = OffsetTracker()
+    assert tracker.next_to_read(("t", 0)) is None
+    tracker.mark_committed({("t", 0): 7})
+    assert tracker.next_to_read(("t", 0)) == 7
+    tracker.track("t", 0)
+    assert tracker.next_to_read(("t", 0)) == 7  # nothing consumed yet
+    tracker.track("t", 0).consumed(11)
+    assert tracker.next_to_read(("t", 0)) == 12

@@ -1,0 +1,172 @@
+"""One state object per source partition of a stream: what may be sent, what may be committed.
+
+A partition is *mirroring* from its assignment on. It leaves that state in two ways:
+
+- **stopped**: the target refused one of its records. Nothing more is sent; commits go on up to
+  the refused record (its track holds the commit point below it).
+- **refused**: its topic's lineage refuses it (the source topic was created again, see
+  topics/lineage.py). Nothing is sent or committed, and its track is dropped: the partition
+  is let go as if revoked, though the group keeps it until the next rebalance.
+
+Besides, a mirroring or stopped partition is **suspended** while its topic is gone from the
+source (deleted?): nothing is sent or committed (a topic created again under the same name
+would otherwise inherit the offsets) until the same topic comes back.
+
+INVARIANT (enforced by ``may_send`` and ``committable``): only a mirroring partition that is not
+suspended sends, and only mirroring or stopped partitions that are not suspended commit. The
+commit *position* itself is moved by the tracker alone (mirror/tracker.py).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+
+Key = tuple[str, int]
+
+
+class State(enum.Enum):
+    """Where a partition stands; see the module docstring."""
+
+    MIRRORING = "mirroring"
+    STOPPED = "stopped"
+    REFUSED = "refused"
+
+
+class Partition:
+    """The state of one source partition."""
+
+    __slots__ = ("key", "state", "stop_message", "suspended", "vouched")
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.state = State.MIRRORING
+        self.suspended = False  # its topic is gone from the source
+        self.stop_message: str | None = None  # stopped or refused: why, in one line
+        # The highest source offset consumed when the topic's id was last confirmed: what was
+        # copied after it may come from a topic created again since (topics/lineage.py).
+        self.vouched: int | None = None
+
+    @property
+    def may_send(self) -> bool:
+        """Records of this partition may go to the target."""
+        return self.state is State.MIRRORING and not self.suspended
+
+    @property
+    def may_commit(self) -> bool:
+        """Source offsets of this partition may be committed (as far as the track allows)."""
+        return self.state is not State.REFUSED and not self.suspended
+
+
+class Partitions:
+    """Every partition a stream knows of: assigned ones and those refused by their lineage."""
+
+    def __init__(self) -> None:
+        self._all: dict[Key, Partition] = {}
+
+    def assign(self, keys: Iterable[Key]) -> None:
+        """Newly assigned partitions start mirroring."""
+        for key in keys:
+            self._all[key] = Partition(key)
+
+    def let_go(self, keys: Iterable[Key]) -> None:
+        """Revoked or lost: forget them whatever their state."""
+        for key in keys:
+            self._all.pop(key, None)
+
+    def get(self, key: Key) -> Partition | None:
+        """The partition's state, or None when the stream does not hold it."""
+        return self._all.get(key)
+
+    def may_send(self, key: Key) -> bool:
+        """True when ``key`` is assigned and mirroring (checked once per partition per batch)."""
+        part = self._all.get(key)
+        return part is not None and part.state is State.MIRRORING and not part.suspended
+
+    def is_assigned(self, key: Key) -> bool:
+        """Assigned to this stream and not let go (mirroring, suspended or stopped)."""
+        part = self._all.get(key)
+        return part is not None and part.state is not State.REFUSED
+
+    @property
+    def assigned(self) -> list[Key]:
+        """Every assigned partition not let go (mirroring, suspended or stopped)."""
+        return [k for k, p in self._all.items() if p.state is not State.REFUSED]
+
+    @property
+    def mirroring(self) -> list[Key]:
+        """The partitions that may send."""
+        return [k for k, p in self._all.items() if p.may_send]
+
+    def is_suspended(self, key: Key) -> bool:
+        """True while the topic of ``key`` is gone from the source."""
+        part = self._all.get(key)
+        return part is not None and part.suspended
+
+    def is_stopped(self, key: Key) -> bool:
+        """Stopped by a refused record or refused by its lineage."""
+        part = self._all.get(key)
+        return part is not None and part.state is not State.MIRRORING
+
+    @property
+    def stopped(self) -> dict[Key, str]:
+        """Partitions stopped by a refused record or refused by their lineage, with why."""
+        return {k: p.stop_message or "" for k, p in self._all.items()
+                if p.state is State.STOPPED or p.state is State.REFUSED}
+
+    def suspend(self, keys: Iterable[Key]) -> list[Key]:
+        """Suspend assigned partitions (their topic is gone); returns those newly suspended."""
+        new = []
+        for key in keys:
+            part = self._all.get(key)
+            if part is not None and part.state is not State.REFUSED and not part.suspended:
+                part.suspended = True
+                new.append(key)
+        return new
+
+    def unsuspend(self, keys: Iterable[Key]) -> list[Key]:
+        """Suspended partitions whose topic is back (same id) go on; returns them."""
+        back = []
+        for key in keys:
+            part = self._all.get(key)
+            if part is not None and part.suspended:
+                part.suspended = False
+                back.append(key)
+        return back
+
+    def stop(self, key: Key, message: str) -> bool:
+        """The target refused a record of ``key``: it sends nothing more. False when it was
+        not mirroring (already stopped, refused, or not held)."""
+        part = self._all.get(key)
+        if part is None or part.state is not State.MIRRORING:
+            return False
+        part.state, part.stop_message = State.STOPPED, message
+        return True
+
+    def refuse(self, keys: Iterable[Key], message: str) -> None:
+        """Their lineage refuses these partitions: nothing more is sent or committed (held
+        whether assigned before or not, until the group takes them away)."""
+        for key in keys:
+            part = self._all.get(key)
+            if part is None:
+                part = self._all[key] = Partition(key)
+            part.state, part.stop_message = State.REFUSED, message
+            part.suspended, part.vouched = False, None
+
+    def vouch(self, key: Key, highest: int) -> None:
+        """The topic's id was confirmed while ``highest`` was the highest offset consumed."""
+        part = self._all.get(key)
+        if part is not None:
+            part.vouched = highest
+
+    def committable(self, offsets: Mapping[Key, int]) -> dict[Key, int]:
+        """The offsets of ``offsets`` whose partitions may commit (see the INVARIANT)."""
+        out = {}
+        for key, offset in offsets.items():
+            part = self._all.get(key)
+            if part is not None and part.may_commit:
+                out[key] = offset
+        return out
+
+    def __len__(self) -> int:
+        return sum(1 for p in self._all.values() if p.state is not State.REFUSED)
