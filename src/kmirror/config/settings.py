@@ -8,6 +8,7 @@ ignored with a warning (kmirror commits itself, after acknowledgements).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from kmirror.config.legacy import translate
 from kmirror.config.properties import read_properties
 from kmirror.config.providers import provided_keys
 from kmirror.config.providers import resolve as resolve_placeholders
-from kmirror.errors import ConfigError
+from kmirror.errors import BadInputError, ConfigError
+from kmirror.topics.filter import compile_java_regex
 from kmirror.topics.naming import ReplicationPolicy, load_policy
 
 DEFAULT_GROUP_ID = "kmirror"
@@ -131,6 +133,13 @@ class MirrorSettings:
         return self.policy().target_topic(source.alias, topic)
 
     @property
+    def sync_group_offsets_regex(self) -> re.Pattern[str]:
+        """--sync.group.offsets.groups compiled with Java-regex semantics, like --include
+        (validated when the settings were loaded, so this never raises)."""
+        return compile_java_regex(self.sync_group_offsets_groups,
+                                  flag="--sync.group.offsets.groups")
+
+    @property
     def target_admin_settings(self) -> dict[str, str]:
         """Connection and security settings only, for an admin client of the target."""
         return connection_settings(self.target)
@@ -239,6 +248,7 @@ def load_mirror_settings(
             options["target_alias"] = target_alias or alias_of(target, producer_config)
             target.pop(ALIAS_KEY, None)
     _check_positive(options, problems)
+    _check_group_regex(options, problems)
     options["shallow"] = shallow
     _check_naming(options, sources, problems)
     if shallow:
@@ -363,6 +373,17 @@ def _check_positive(options: Mapping[str, object], problems: list[str]) -> None:
         problems.append(
             f"--replication.factor {rf}: must be at least 1 (or -1 for the target's default)"
         )
+
+
+def _check_group_regex(options: Mapping[str, object], problems: list[str]) -> None:
+    """--sync.group.offsets.groups must be a Java regex kmirror can compile (one line)."""
+    text = str(options.get("sync_group_offsets_groups", ".*"))
+    flag = "--sync.group.offsets.groups"
+    try:
+        compile_java_regex(text, flag=flag)
+    except BadInputError as exc:
+        what = str(exc).splitlines()[0].removeprefix(f"{flag}: ")
+        problems.append(f"{flag} {text!r}: {what}; e.g. '.*' for every group")
 
 
 def alias_of(client: Mapping[str, str], path: str) -> str:

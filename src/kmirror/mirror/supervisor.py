@@ -348,7 +348,7 @@ class Supervisor:
 
         jobs = [GroupOffsetSync(
             source.client, self.settings.target, source.alias,
-            self.settings.sync_group_offsets_groups,
+            self.settings.sync_group_offsets_regex,
             exclude_groups=[source.group_id])
             for source in self.settings.sources]
         stop = threading.Event()

@@ -67,10 +67,11 @@ class GroupOffsetSync:
 
     def __init__(
         self, source_settings: Mapping[str, str], target_settings: Mapping[str, str],
-        source_alias: str, groups: str = ".*", exclude_groups: Iterable[str] = (),
+        source_alias: str, groups: str | re.Pattern[str] = ".*",
+        exclude_groups: Iterable[str] = (),
     ) -> None:
-        try:
-            self._pattern = re.compile(groups)
+        try:  # kmirror run passes the Java regex its settings compiled (and validated)
+            self._pattern = groups if isinstance(groups, re.Pattern) else re.compile(groups)
         except re.error as exc:
             raise ConfigError([
                 f"--sync.group.offsets.groups {groups!r}: not a regular expression ({exc}); "
