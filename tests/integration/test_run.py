@@ -208,19 +208,23 @@ def test_compressed_sources(clusters: Clusters, workdir: Path, topic_name: str, 
     _assert_same(clusters, topic_name, 3000)
 
 
+@pytest.mark.parametrize("policy", ["identity", "prefix"])
 def test_a_refused_record_stops_the_mirror_and_is_never_committed_past(
-    clusters: Clusters, workdir: Path, topic_name: str
+    clusters: Clusters, workdir: Path, topic_name: str, policy: str
 ) -> None:
     # Given a target topic that accepts at most 2 KB per batch, and a 10 KB record at offset 50
+    # (under the source's name, or prefixed with its alias: the refusal names the source topic)
     create_topic(clusters.source, topic_name, 1)
     records = [Record(key=b"k", value=b"v" * 100, partition=0) for _ in range(100)]
     records[50] = Record(key=b"big", value=b"x" * 10_000, partition=0)
     produce(clusters.source, topic_name, records)
-    create_topic(clusters.target, topic_name, 1, {"max.message.bytes": "2048"})
+    remote = topic_name if policy == "identity" else f"source.{topic_name}"
+    create_topic(clusters.target, remote, 1, {"max.message.bytes": "2048"})
     source, target = _configs(workdir, clusters, f"g-{topic_name}")
     # When mirroring
     out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
-                      "--include", topic_name, "--until-caught-up"], timeout_s=120)
+                      "--include", topic_name, "--until-caught-up",
+                      "--replication.policy", policy], timeout_s=120)
     # Then it stops with a non-zero exit and an error naming topic, partition and offset
     assert out.returncode == 1, out.stderr
     assert f"topic {topic_name} partition 0 offset 50" in out.stderr

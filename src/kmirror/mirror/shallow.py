@@ -606,8 +606,8 @@ class ShallowStream(MirrorStream):
         assert batch is not None
         self.tracker.track(*part.key).failed(batch.base_offset)
         reason = (message or code.message or code.name).strip()
-        self.writer.failures.append(SendFailure(
-            part.key[0], part.key[1], batch.base_offset,
+        self.writer.failures.append(SendFailure(  # (named by the target topic, as the writer's)
+            self.target_topic(part.key[0]), part.key[1], batch.base_offset,
             f"{reason} (a batch of {batch.records_count} records, offsets "
             f"{batch.base_offset}..{batch.last_offset}, {batch.size_bytes:,} bytes)",
             code.name, 0,

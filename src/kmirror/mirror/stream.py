@@ -96,6 +96,7 @@ class MirrorStream:
         # Every partition's state (mirroring, stopped, refused; suspended while its topic is
         # gone): what may be sent and committed (mirror/partitions.py).
         self.parts = Partitions()
+        self._source_topics: dict[str, str] = {}  # target topic -> source topic, as assigned
         self._next_topic_check = 0.0
         self.writer = self._make_writer()
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
@@ -209,6 +210,8 @@ class MirrorStream:
                 **{k: o for k, o in self._starts.items() if k in keys}}
 
     def _assigned(self, keys: list[Key]) -> None:
+        for topic in {t for t, _ in keys}:
+            self._source_topics[self.target_topic(topic)] = topic
         self._ensure_target_topics(keys)
         self.lineage.keep(_log.warning)  # (the target topics exist now)
         # Start each partition's track at its start offset, so a partition with nothing new
@@ -575,12 +578,13 @@ class MirrorStream:
             return
         failures, self.writer.failures = self.writer.failures, []
         by_partition: dict[Key, list[SendFailure]] = {}
-        for failure in failures:
-            by_partition.setdefault((failure.topic, failure.partition), []).append(failure)
+        for failure in failures:  # (failures name the target topic)
+            key = self._source_key(failure.topic, failure.partition)
+            by_partition.setdefault(key, []).append(failure)
         for key, refused in by_partition.items():
             if self.parts.is_stopped(key):
                 continue
-            message = self._refusal_message(refused)
+            message = self._refusal_message(key[0], refused)
             if self.parts.stop(key, message):
                 self.reader.pause([key])
             # (reported also when the partition was let go since: the refusal is never silent)
@@ -589,7 +593,11 @@ class MirrorStream:
                 raise MirrorError(message)
             _log.error("%s", message)
 
-    def _refusal_message(self, refused: list[SendFailure]) -> str:
+    def _source_key(self, target_topic: str, partition: int) -> Key:
+        """The source partition whose records go to ``target_topic``'s ``partition``."""
+        return (self._source_topics.get(target_topic, target_topic), partition)
+
+    def _refusal_message(self, source_topic: str, refused: list[SendFailure]) -> str:
         """One line naming the record the target refused (the largest, when too large)."""
         first = min(refused, key=lambda f: f.source_offset)
         culprit = first
@@ -609,7 +617,7 @@ class MirrorStream:
             grant = "; grant the target's ACL with: " + acl_line(
                 self.settings.target, ["Write", "Describe"], "--topic", culprit.topic)
         return (
-            f"target refused the record from {self.label}, topic {culprit.topic} partition "
+            f"target refused the record from {self.label}, topic {source_topic} partition "
             f"{culprit.partition} offset {culprit.source_offset}{size}: {culprit.reason} "
             f"({culprit.code}){batch}; the partition is stopped and nothing at or after "
             f"offset {first.source_offset} is committed{grant}"
@@ -667,8 +675,9 @@ class MirrorStream:
         offset in flight (never too high)."""
         refusals, self.writer.refusals = self.writer.refusals, []
         by_key: dict[Key, list[Refusal]] = {}
-        for refusal in refusals:
-            by_key.setdefault((refusal.topic, refusal.partition), []).append(refusal)
+        for refusal in refusals:  # (a refusal names the target topic)
+            by_key.setdefault(self._source_key(refusal.topic, refusal.partition), []).append(
+                refusal)
         for key, refused in by_key.items():
             track = self.tracker.tracks.get(key)
             window = list(track.pending) if track is not None else []
