@@ -230,7 +230,7 @@ class ShallowStream(MirrorStream):
             self.tracker.track(*key).consumed(starts[key] - 1)
         self._src_stale = self._dst_stale = True
 
-    def _resume_suspended(self, keys: list[Key]) -> None:
+    def resume(self, keys: list[Key]) -> None:
         """Nothing to do: fetching goes on at each partition's own position (the consumer
         stays paused)."""
 
@@ -272,7 +272,7 @@ class ShallowStream(MirrorStream):
                 if now >= next_refresh:
                     self._refresh_subscription()
                     next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
-                self._watch_topics(now)
+                self.topic_watch.check(now)
                 if now >= next_serve:
                     self._serve_consumer()
                     next_serve = now + CONSUMER_SERVE_INTERVAL_S

@@ -30,10 +30,11 @@ from kmirror.mirror.offset_syncs import SyncRecorder
 from kmirror.mirror.partitions import Partitions
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.source_gaps import decide
+from kmirror.mirror.topic_watch import TopicWatch
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.offsets.syncs import OffsetSync, encode, slots
 from kmirror.topics.filter import RegexTopicFilter
-from kmirror.topics.lineage import CLAIM, UNVERIFIED, LineageGuard, Verdict
+from kmirror.topics.lineage import CLAIM, LineageGuard, Verdict
 from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, PROVENANCE_HEADER, TopicSelection
 from kmirror.topics.plan import TopicSync
 
@@ -45,7 +46,6 @@ REPORT_INTERVAL_S = 1.0
 DRAIN_TIMEOUT_S = 300.0
 COMMIT_FLUSH_TIMEOUT_S = 30.0  # a commit waits this long for a checkpoint, then commits less
 FLUSH_SLICE_S = 0.5  # flush in slices, reporting in between (the supervisor watches for silence)
-TOPIC_CHECK_S = 1.0  # how often the ids of the topics being mirrored are compared (lineage.py)
 
 
 class MirrorStream:
@@ -97,7 +97,7 @@ class MirrorStream:
         # gone): what may be sent and committed (mirror/partitions.py).
         self.parts = Partitions()
         self._source_topics: dict[str, str] = {}  # target topic -> source topic, as assigned
-        self._next_topic_check = 0.0
+        self.topic_watch = TopicWatch(self.lineage, self.parts, self.tracker, label, self)
         self.writer = self._make_writer()
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
         self.reset_to_earliest = source.client.get("auto.offset.reset", "earliest") in (
@@ -186,7 +186,7 @@ class MirrorStream:
         held = {k for k in keys if k[0] in verdicts and not verdicts[k[0]].allowed}
         for topic, verdict in verdicts.items():
             if not verdict.allowed:
-                self._stop_topic([k for k in held if k[0] == topic], verdict)
+                self.refuse([k for k in held if k[0] == topic], verdict)
             elif verdict.kind == CLAIM:
                 self.sync.forget([self.target_topic(topic)])  # (it may have been deleted)
         self._new_sources = {t for t, v in verdicts.items() if v.allowed and v.new_source}
@@ -261,7 +261,7 @@ class MirrorStream:
                 if now >= next_refresh:
                     self._refresh_subscription()
                     next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
-                self._watch_topics(now)
+                self.topic_watch.check(now)
                 if self._pending:
                     self._pending = self._send(self._pending)
                     if self._pending:
@@ -304,59 +304,9 @@ class MirrorStream:
         if self.reader.subscribe(topics):
             _log.debug("stream %d subscribed to %d topic(s)", self.index, len(topics))
 
-    # --- topics deleted or created again while mirroring (topics/lineage.py) -------------------
+    # --- topics deleted or created again while mirroring (WatchActions of topic_watch.py) -----
 
-    def _watch_topics(self, now: float) -> None:
-        """Every second: compare the ids of the topics being mirrored with their lineage.
-        A topic that is gone has its partitions suspended; one that came back under another id
-        has them stopped (with what may have been copied from it before this check)."""
-        if now < self._next_topic_check:
-            return
-        self._next_topic_check = now + TOPIC_CHECK_S
-        by_topic: dict[str, list[Key]] = {}
-        for key in self.parts.assigned:
-            by_topic.setdefault(key[0], []).append(key)
-        if not by_topic:
-            return
-        try:
-            verdicts = self.lineage.check(by_topic, full=False)
-        except KmirrorError as exc:
-            _log.debug("topic id check skipped: %s", exc)
-            return
-        tracks = self.tracker.tracks
-        for topic, keys in by_topic.items():
-            verdict = verdicts.get(topic)
-            if verdict is None:
-                self._suspend(topic, keys)
-                continue
-            stop = self._stop_for(verdict)
-            if stop is not None:
-                self._stop_topic(keys, stop)
-                continue
-            back = self.parts.unsuspend(keys)
-            if back:
-                _log.warning("%s, topic %s is back (same topic id): mirroring it again",
-                             self.label, topic)
-                self._resume_suspended(back)
-            if verdict.kind != UNVERIFIED:
-                for key in keys:
-                    if key in tracks:
-                        self.parts.vouch(key, tracks[key].highest)
-
-    def _stop_for(self, verdict: Verdict) -> Verdict | None:
-        """The verdict to stop a topic being read with, or None to go on: a refused one, or
-        one created again together with its target topic (its position belongs to the old
-        topic, and it cannot start over while assigned)."""
-        if not verdict.allowed:
-            return verdict
-        if verdict.new_source:
-            return Verdict(verdict.topic, verdict.kind, (
-                f"{self.label}, topic {verdict.topic}: the topic was deleted and created again "
-                "while mirroring, and its target topic too; its partitions stop here. Restart "
-                "kmirror to mirror the new topic from where auto.offset.reset says"))
-        return None
-
-    def _resume_suspended(self, keys: list[Key]) -> None:
+    def resume(self, keys: list[Key]) -> None:
         """Read partitions whose topic is back again from the first record not sent (the
         records polled while suspended were dropped)."""
         for key in keys:
@@ -368,7 +318,8 @@ class MirrorStream:
         else:
             self.reader.resume([k for k in keys if not self.parts.is_stopped(k)])
 
-    def _suspend(self, topic: str, keys: list[Key]) -> None:
+    def suspend(self, topic: str, keys: list[Key]) -> None:
+        """The topic is gone (deleted?): pause its partitions, drop what waits to be sent."""
         new = self.parts.suspend(keys)
         if not new:
             return
@@ -377,25 +328,10 @@ class MirrorStream:
         _log.warning("%s, topic %s is gone (deleted?): its partitions wait and nothing more is "
                      "committed for them until it is back", self.label, topic)
 
-    def _stop_topic(self, keys: list[Key], verdict: Verdict) -> None:
+    def refuse(self, keys: list[Key], verdict: Verdict) -> None:
         """Stop partitions whose topic the lineage refuses: nothing more is sent or committed
         for them (they are let go; the group keeps them until the next rebalance)."""
-        message = verdict.message or f"{self.label}, topic {verdict.topic}: refused"
-        tracks = self.tracker.tracks
-        copied = []
-        for key in sorted(keys):
-            track, part = tracks.get(key), self.parts.get(key)
-            if track is None or part is None or part.suspended:
-                continue
-            since = (part.vouched if part.vouched is not None
-                     else self.tracker.committed.get(key, 0) - 1)
-            if track.highest > since:
-                copied.append(f"partition {key[1]} offsets {since + 1}..{track.highest}")
-        if copied:
-            message += ("; copied since the last check that saw the old topic, and so possibly "
-                        "from the new one: " + ", ".join(copied))
-        elif any(self.parts.is_assigned(k) for k in keys):
-            message += "; nothing of the new topic was copied"
+        message = self.topic_watch.refusal_message(keys, verdict)
         self.reader.pause(keys)
         gone = set(keys)
         self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
@@ -534,9 +470,9 @@ class MirrorStream:
         if wanted is not None and wanted > high:
             # Past the log's end: the topic may have been created again (a new id)
             verdict = self.lineage.check([key[0]]).get(key[0])
-            stop = self._stop_for(verdict) if verdict is not None else None
+            stop = self.topic_watch.stop_for(verdict) if verdict is not None else None
             if stop is not None:
-                self._stop_topic([k for k in self.parts.assigned if k[0] == key[0]], stop)
+                self.refuse([k for k in self.parts.assigned if k[0] == key[0]], stop)
                 return wanted
         where = f"{self.label}, topic {key[0]} partition {key[1]}"
         decision = decide(where, wanted, low, high, self.settings.on_source_gap,

@@ -1,0 +1,115 @@
+"""The per-second topic id check: what the watch asks the stream to do (no broker)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from kmirror.errors import MirrorError
+from kmirror.mirror.partitions import Key, Partitions
+from kmirror.mirror.topic_watch import TOPIC_CHECK_S, TopicWatch
+from kmirror.mirror.tracker import OffsetTracker
+from kmirror.topics.lineage import MIRROR, SOURCE_RECREATED, UNVERIFIED, LineageGuard, Verdict
+
+A0, A1, B0 = ("a", 0), ("a", 1), ("b", 0)
+
+
+@dataclass
+class FakeLineage:
+    """Answers the cheap check with the verdicts a test sets (a topic left out: gone)."""
+
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    fail: bool = False
+    asked: list[set[str]] = field(default_factory=list)
+
+    def check(self, topics: Iterable[str], full: bool = True) -> dict[str, Verdict]:
+        assert not full
+        self.asked.append(set(topics))
+        if self.fail:
+            raise MirrorError("source: no answer")
+        return dict(self.verdicts)
+
+
+@dataclass
+class Actions:
+    done: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def suspend(self, topic: str, keys: list[Key]) -> None:
+        self.done.append(("suspend", topic, sorted(keys)))
+
+    def resume(self, keys: list[Key]) -> None:
+        self.done.append(("resume", sorted(keys)))
+
+    def refuse(self, keys: list[Key], verdict: Verdict) -> None:
+        self.done.append(("refuse", sorted(keys), verdict.message))
+
+
+def _watch(*keys: Key) -> tuple[TopicWatch, FakeLineage, Actions, Partitions, OffsetTracker]:
+    lineage, actions, parts, tracker = FakeLineage(), Actions(), Partitions(), OffsetTracker()
+    parts.assign(keys)
+    watch = TopicWatch(cast(LineageGuard, lineage), parts, tracker, "source 'src'", actions)
+    return watch, lineage, actions, parts, tracker
+
+
+def test_a_gone_topic_is_suspended_and_resumed_when_the_same_topic_is_back() -> None:
+    watch, lineage, actions, parts, _ = _watch(A0, A1, B0)
+    lineage.verdicts = {"b": Verdict("b", MIRROR)}  # topic a is gone
+    watch.check(0.0)
+    assert actions.done == [("suspend", "a", [A0, A1])]
+    parts.suspend([A0, A1])  # (what the stream's action does)
+    lineage.verdicts = {"a": Verdict("a", MIRROR), "b": Verdict("b", MIRROR)}
+    watch.check(TOPIC_CHECK_S)
+    assert actions.done[-1] == ("resume", [A0, A1])
+    assert parts.may_send(A0)
+
+
+def test_the_check_runs_at_most_once_a_second_and_survives_an_unanswered_source() -> None:
+    watch, lineage, actions, _, _ = _watch(A0)
+    lineage.fail = True
+    watch.check(10.0)
+    watch.check(10.5)  # not due yet
+    assert len(lineage.asked) == 1 and actions.done == []
+    lineage.fail = False
+    lineage.verdicts = {"a": Verdict("a", MIRROR)}
+    watch.check(11.0)
+    assert len(lineage.asked) == 2 and actions.done == []
+
+
+def test_a_refused_topic_is_refused_with_what_was_copied_since_the_last_good_check() -> None:
+    watch, lineage, actions, parts, tracker = _watch(A0, A1)
+    tracker.mark_committed({A0: 10, A1: 10})
+    for key in (A0, A1):
+        tracker.track(*key).consumed(19)
+    lineage.verdicts = {"a": Verdict("a", MIRROR)}
+    watch.check(0.0)  # vouches offset 19 of both
+    tracker.track(*A0).consumed(25)
+    lineage.verdicts = {"a": Verdict("a", SOURCE_RECREATED, "topic a was created again")}
+    watch.check(TOPIC_CHECK_S)
+    assert actions.done == [("refuse", [A0, A1], "topic a was created again")]
+    message = watch.refusal_message([A0, A1], lineage.verdicts["a"])
+    assert message == ("topic a was created again; copied since the last check that saw the "
+                       "old topic, and so possibly from the new one: partition 0 offsets 20..25")
+    parts.refuse([A0, A1], message)
+    assert not parts.may_send(A0) and parts.committable({A0: 26}) == {}
+
+
+def test_an_unverified_topic_goes_on_but_vouches_nothing() -> None:
+    watch, lineage, actions, parts, tracker = _watch(A0)
+    tracker.mark_committed({A0: 5})
+    tracker.track(*A0).consumed(9)
+    lineage.verdicts = {"a": Verdict("a", UNVERIFIED)}
+    watch.check(0.0)
+    assert actions.done == []
+    part = parts.get(A0)
+    assert part is not None and part.vouched is None
+    assert "offsets 5..9" in watch.refusal_message([A0], Verdict("a", SOURCE_RECREATED, "x"))
+
+
+def test_a_topic_created_again_with_its_target_topic_stops_while_assigned() -> None:
+    watch, lineage, actions, _, _ = _watch(A0)
+    lineage.verdicts = {"a": Verdict("a", MIRROR, new_source=True)}
+    watch.check(0.0)
+    [(kind, keys, message)] = actions.done
+    assert kind == "refuse" and keys == [A0]
+    assert "deleted and created again while mirroring, and its target topic too" in message
