@@ -8,9 +8,16 @@ Lower-level errors (the Kafka client's, the OS's) are translated at the seam wit
     KmirrorError                  exit_code 1
     ├── BadInputError             exit_code 2: the user can fix it (flags, config files)
     │   ├── ConfigError             one or more problems in config files or flags
-    │   └── ClusterUnreachable      a bootstrap address that answers nothing Kafka-like
+    │   ├── ClusterUnreachable      a bootstrap address that answers nothing Kafka-like
+    │   └── AccessDenied            the cluster refused for want of an ACL (the message names it)
     ├── LocalClusterError         exit_code 2: `kmirror local` could not start or stop brokers
     └── MirrorError               exit_code 1: mirroring stopped (refused record, fatal error)
+
+Client errors are translated only in ``kmirror.kafka`` (``kmirror.kafka.client_errors``): the
+class says what it means for the user, and ``retriable`` (as in aiokafka) says whether the
+client deemed the same request worth trying again (a coordinator still loading, a leader
+moving, a request timed out). Nothing above ``kmirror.kafka`` needs a client type or a
+librdkafka error name to decide what to do.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ class KmirrorError(Exception):
     """Base of every error kmirror raises on purpose; ``exit_code`` is what the CLI returns."""
 
     exit_code = 1
+    retriable = False
+    """True when the client library reported the failed request as worth retrying."""
 
 
 class BadInputError(KmirrorError):
