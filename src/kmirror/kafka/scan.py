@@ -1,18 +1,20 @@
 """Reading one partition from a start offset to an end offset, in order, in batches.
 
-For `kmirror verify`: no group is joined, nothing is committed. Records come out as plain
-tuples ``(offset, key, value, headers, timestamp_ms)`` so the comparison needs no client types.
+For `kmirror verify`, and for reading kmirror's own topics back (``read_to_end``): no group is
+joined, nothing is committed. Records come out as plain tuples ``(offset, key, value, headers,
+timestamp_ms)`` so nothing above needs client types.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from kmirror.errors import MirrorError
 from kmirror.kafka.admin import client_logger
+from kmirror.kafka.client_errors import PARTITION_EOF, translated
 
 ScannedRecord = tuple[int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
 BATCH = 10_000
@@ -39,8 +41,9 @@ class PartitionScanner:
                 TopicPartition(topic, partition), timeout=20
             )
         except KafkaException as exc:
-            raise MirrorError(
-                f"{self.label}: cannot read the offsets of {topic}[{partition}]: {exc}"
+            raise translated(
+                MirrorError, f"{self.label}: cannot read the offsets of {topic}[{partition}]: "
+                f"{exc}", exc,
             ) from exc
         return int(low), int(high)
 
@@ -80,9 +83,11 @@ class PartitionScanner:
                 for msg in batch:
                     error = msg.error()
                     if error is not None:
-                        if error.code() == -191:  # end of partition: stop at the real end
+                        if error.code() == PARTITION_EOF:  # stop at the real end
                             return
-                        raise MirrorError(f"{self.label}: {topic}[{partition}]: {error.str()}")
+                        raise translated(
+                            MirrorError, f"{self.label}: {topic}[{partition}]: {error.str()}",
+                            error)
                     offset = msg.offset()
                     if offset >= end:
                         return
@@ -97,6 +102,33 @@ class PartitionScanner:
     def close(self) -> None:
         """Release the consumer."""
         self._consumer.close()
+
+
+def read_to_end(
+    settings: Mapping[str, str], label: str, topic: str, partitions: Iterable[int],
+    on_record: Callable[[bytes | None, bytes | None], None],
+    start: Mapping[int, int] | None = None,
+) -> dict[int, int]:
+    """Every record of ``partitions`` of ``topic`` from ``start`` (per partition; default its
+    log start) up to its end offset as it is now, in offset order, handed to
+    ``on_record(key, value)``; returns per partition the offset to read on from next time.
+
+    For kmirror's own compacted topics (offset syncs, lineages): the caller decodes."""
+    next_offsets = dict(start or {})
+    scanner = PartitionScanner(settings, label)
+    try:
+        for partition in partitions:
+            low, high = scanner.bounds(topic, partition)
+            position = max(low, next_offsets.get(partition, low))
+            for offset, key, value, _headers, _ts in scanner.records(
+                topic, partition, position, high
+            ):
+                on_record(key, value)
+                position = offset + 1
+            next_offsets[partition] = position
+    finally:
+        scanner.close()
+    return next_offsets
 
 
 def locate_records(
