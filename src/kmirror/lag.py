@@ -16,6 +16,7 @@ from itertools import pairwise
 from typing import Protocol
 
 from kmirror.errors import BadInputError
+from kmirror.kafka.group_records import GroupView
 
 Key = tuple[str, int]
 OK, WARN, STALLED, STOPPED, REWIND = "OK", "WARN", "STALLED", "STOPPED", "REWIND"
@@ -71,7 +72,8 @@ class LagReport:
 
 
 class GroupSource(Protocol):
-    """What the checker reads from a cluster (see kmirror.kafka.groups.GroupReader)."""
+    """What the checker reads from a cluster (``kmirror.kafka.groups.GroupReader``, see
+    ``connect``)."""
 
     label: str
     """Names the cluster in messages."""
@@ -80,8 +82,8 @@ class GroupSource(Protocol):
         """Topics and partition counts."""
         ...
 
-    def group(self, group: str) -> object | None:
-        """A GroupView, or None when the group does not exist."""
+    def group(self, group: str) -> GroupView | None:
+        """The group's members and committed offsets, or None when it does not exist."""
         ...
 
     def end_offsets(self, keys: Iterable[Key]) -> dict[Key, int]:
@@ -91,6 +93,15 @@ class GroupSource(Protocol):
     def timestamps_at(self, positions: Mapping[Key, int]) -> dict[Key, tuple[int, int]]:
         """(offset, timestamp ms) of the first record at or after each position."""
         ...
+
+
+def connect(settings: Mapping[str, str], label: str) -> GroupSource:
+    """The groups of one cluster; ``label`` names it in messages.
+
+    (The client library is imported here, when a cluster is first asked, not at startup.)"""
+    from kmirror.kafka.groups import GroupReader
+
+    return GroupReader(settings, label)
 
 
 def check_lag(
@@ -103,8 +114,8 @@ def check_lag(
             f"group {group} does not exist on {source.label} (no members, no committed offsets); "
             "list groups with `kafka-consumer-groups --list` or check the name"
         )
-    committed: Mapping[Key, int] = view.committed  # type: ignore[attr-defined]
-    owners: dict[Key, str] = view.owners()  # type: ignore[attr-defined]
+    committed: Mapping[Key, int] = view.committed
+    owners: dict[Key, str] = view.owners()
     notes: list[str] = []
     all_topics = source.topics()
     if topics:

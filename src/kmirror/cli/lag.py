@@ -13,7 +13,7 @@ from rich.table import Table
 
 from kmirror.config.settings import connection_settings_from_file
 from kmirror.errors import BadInputError
-from kmirror.lag import LagReport, StatusWindow, check_lag, human_seconds
+from kmirror.lag import LagReport, StatusWindow, check_lag, connect, human_seconds
 
 
 def register(commands: Any) -> None:
@@ -69,13 +69,11 @@ def _settings(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _lag(args: argparse.Namespace) -> int:
-    from kmirror.kafka.groups import GroupReader
-
     settings = _settings(args)
     label = f"cluster {settings['bootstrap.servers']}"
     if args.consumer_config:
         label += f" (from {args.consumer_config})"
-    reader = GroupReader(settings, label)
+    reader = connect(settings, label)
     if args.watch is None:
         report = check_lag(reader, args.group, args.topic)
         _print(report, args.json)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from kmirror.config.settings import alias_of, connection_settings, load_client_config
 from kmirror.errors import BadInputError, ConfigError
+from kmirror.offsets.clusters import connect, read_syncs
 from kmirror.offsets.syncs import SYNC_TOPIC, SyncStore
 from kmirror.offsets.translate import (
     SKIP,
@@ -65,17 +66,15 @@ def register(commands: Any) -> None:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from kmirror.kafka.offsets_io import OffsetsClient
-
     problems: list[str] = []
     source_client = load_client_config(args.consumer_config, "C", problems, [])
     target_client = load_client_config(args.producer_config, "P", problems, [])
     if problems or source_client is None or target_client is None:
         raise ConfigError(problems)
     alias = args.source_alias or alias_of(source_client, args.consumer_config)
-    source = OffsetsClient(connection_settings(source_client), "source cluster")
-    target = OffsetsClient(connection_settings(target_client), "target cluster")
-    store = _store(target.read_syncs().syncs, alias, target.label, args)
+    source = connect(connection_settings(source_client), "source cluster")
+    target = connect(connection_settings(target_client), "target cluster")
+    store = _store(read_syncs(target).syncs, alias, target.label, args)
     plans = [plan_for(group, alias, store, source, target) for group in dict.fromkeys(args.groups)]
     _refuse(plans, source, target.label, args.consumer_config)
     if not args.json:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import (
@@ -25,38 +24,10 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from kmirror.errors import AccessDenied, BadInputError, ClusterUnreachable
 from kmirror.kafka.acls import acl_line
 from kmirror.kafka.admin import ConnectionErrors, client_logger, wait_for_metadata
+from kmirror.kafka.client_errors import COORDINATOR_NOT_READY, code_of, retriable, translated
+from kmirror.kafka.group_records import GroupMember, GroupView, Key
 
-Key = tuple[str, int]
 TIMESTAMP_READ_TIMEOUT_S = 15.0
-_COORDINATOR_NOT_READY = (
-    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
-    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-)
-
-
-@dataclass(frozen=True)
-class GroupMember:
-    """A member of a group and the partitions it owns."""
-
-    client_id: str
-    host: str
-    partitions: tuple[Key, ...]
-
-
-@dataclass(frozen=True)
-class GroupView:
-    """A group's state, members and committed offsets."""
-
-    group: str
-    state: str
-    members: tuple[GroupMember, ...]
-    committed: Mapping[Key, int] = field(default_factory=dict)
-
-    def owners(self) -> dict[Key, str]:
-        """Partition -> "client_id@host" of the member that owns it."""
-        return {
-            key: f"{m.client_id}@{m.host.lstrip('/')}" for m in self.members for key in m.partitions
-        }
 
 
 class GroupReader:
@@ -98,22 +69,22 @@ class GroupReader:
                 break
             except KafkaException as exc:
                 error = exc.args[0]
-                if error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                if code_of(exc) == KafkaError.GROUP_ID_NOT_FOUND:
                     return None
                 # A fresh cluster answers NOT_COORDINATOR until its group coordinator loaded.
-                not_ready = error.retriable() or error.code() in _COORDINATOR_NOT_READY
+                not_ready = retriable(exc) or code_of(exc) in COORDINATOR_NOT_READY
                 if not_ready and time.monotonic() < deadline:
                     time.sleep(0.5)
                     continue
-                if error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
-                    raise AccessDenied(
-                        f"{self.label}: not allowed to describe group {group} "
+                if code_of(exc) == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                    raise translated(
+                        AccessDenied, f"{self.label}: not allowed to describe group {group} "
                         f"({error.name()}); grant it with: "
-                        + acl_line(self._settings, ["Describe"], "--group", group)
+                        + acl_line(self._settings, ["Describe"], "--group", group), exc,
                     ) from exc
-                raise BadInputError(
-                    f"{self.label}: cannot describe group {group}: "
-                    f"{error.str() or error.name()}"
+                raise translated(
+                    BadInputError, f"{self.label}: cannot describe group {group}: "
+                    f"{error.str() or error.name()}", exc,
                 ) from exc
         members = tuple(
             GroupMember(
@@ -135,9 +106,9 @@ class GroupReader:
                 request, request_timeout=self._timeout_s
             )[group].result()
         except KafkaException as exc:
-            raise BadInputError(
-                f"{self.label}: cannot read the committed offsets of group {group}: "
-                f"{exc.args[0].str()}"
+            raise translated(
+                BadInputError, f"{self.label}: cannot read the committed offsets of group "
+                f"{group}: {exc.args[0].str()}", exc,
             ) from exc
         return {
             (tp.topic, tp.partition): tp.offset
@@ -166,9 +137,9 @@ class GroupReader:
             try:
                 out[(tp.topic, tp.partition)] = future.result().offset
             except KafkaException as exc:
-                raise BadInputError(
-                    f"{self.label}: cannot read the offsets of {tp.topic}[{tp.partition}]: "
-                    f"{exc.args[0].str()}"
+                raise translated(
+                    BadInputError, f"{self.label}: cannot read the offsets of "
+                    f"{tp.topic}[{tp.partition}]: {exc.args[0].str()}", exc,
                 ) from exc
         return out
 

@@ -1,17 +1,17 @@
-"""Consumer-group offsets and offset syncs over confluent-kafka, for failover onto the target.
+"""Consumer-group offsets over confluent-kafka, for failover onto the target.
 
-What ``kmirror offsets translate`` and ``--sync.group.offsets`` read and write: the offset
-syncs kept in the target (``kmirror.offset-syncs``), the groups of the source and their
-committed offsets, the state, offsets and end offsets of a group on the target, and the
-commit that moves a group there. Nothing here joins a group. Client errors become kmirror's
-(``AccessDenied`` with the ACL to add, ``ClusterUnreachable`` with a diagnosis).
+What ``kmirror offsets translate`` and ``--sync.group.offsets`` read and write: the records of
+a topic as bytes (the offset syncs kept in the target; ``kmirror.offsets.clusters`` decodes
+them), the groups of the source and their committed offsets, the state, offsets and end
+offsets of a group on the target, and the commit that moves a group there. Nothing here joins
+a group. Client errors become kmirror's (``AccessDenied`` with the ACL to add,
+``ClusterUnreachable`` with a diagnosis).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from confluent_kafka import (
@@ -26,30 +26,19 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from kmirror.errors import AccessDenied, BadInputError, ClusterUnreachable, KmirrorError
 from kmirror.kafka.acls import acl_line
 from kmirror.kafka.admin import ConnectionErrors, client_logger, wait_for_metadata
-from kmirror.kafka.scan import PartitionScanner
-from kmirror.offsets.syncs import SYNC_TOPIC, OffsetSync, decode
-from kmirror.offsets.translate import GroupState
+from kmirror.kafka.client_errors import (
+    GROUP_ACTIVE,
+    code_of,
+    error_of,
+    is_authorization,
+    translated,
+    worth_waiting,
+)
+from kmirror.kafka.group_records import GroupState, Key
+from kmirror.kafka.scan import read_to_end
 
-Key = tuple[str, int]
 T = TypeVar("T")
 _RETRY_S = 0.5
-_NOT_READY = (
-    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
-    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-)
-# What a broker answers to a commit for a group that has members (classic or KIP-848 groups).
-_GROUP_ACTIVE = (
-    KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS,
-    KafkaError.FENCED_MEMBER_EPOCH, KafkaError.STALE_MEMBER_EPOCH,
-)
-
-
-@dataclass(frozen=True)
-class SyncRead:
-    """The syncs read, and per partition of the sync topic the offset to read on from."""
-
-    syncs: list[OffsetSync]
-    next_offsets: dict[int, int]
 
 
 class OffsetsClient:
@@ -76,31 +65,16 @@ class OffsetsClient:
             ) from exc
         return {n: len(t.partitions) for n, t in metadata.topics.items() if t.error is None}
 
-    def read_syncs(self, start: Mapping[int, int] | None = None,
-                   topic: str = SYNC_TOPIC) -> SyncRead:
-        """Every sync record from ``start`` (per partition; default the beginning) up to the
-        end offsets as they are now, in order. A missing sync topic reads as no syncs."""
+    def read_topic(self, topic: str, on_record: Callable[[bytes | None, bytes | None], None],
+                   start: Mapping[int, int] | None = None) -> dict[int, int]:
+        """Every record of ``topic`` from ``start`` (per partition; default the beginning) up
+        to the end offsets as they are now, in order, handed to ``on_record(key, value)``;
+        returns per partition the offset to read on from. A missing topic has no records."""
         partitions = self.topics().get(topic, 0)
-        syncs: list[OffsetSync] = []
-        next_offsets = dict(start or {})
         if partitions == 0:
-            return SyncRead(syncs, next_offsets)
-        scanner = PartitionScanner(self._settings, self.label)
-        try:
-            for partition in range(partitions):
-                low, high = scanner.bounds(topic, partition)
-                position = max(low, next_offsets.get(partition, low))
-                for offset, key, value, _headers, _ts in scanner.records(
-                    topic, partition, position, high
-                ):
-                    sync = decode(key, value)
-                    if sync is not None:
-                        syncs.append(sync)
-                    position = offset + 1
-                next_offsets[partition] = position
-        finally:
-            scanner.close()
-        return SyncRead(syncs, next_offsets)
+            return dict(start or {})
+        return read_to_end(self._settings, self.label, topic, range(partitions), on_record,
+                           start)
 
     def groups(self) -> list[str]:
         """The ids of every consumer group of the cluster."""
@@ -187,11 +161,9 @@ class OffsetsClient:
                 return call()
             except KafkaException as exc:
                 error = exc.args[0]
-                if error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                if code_of(exc) == KafkaError.GROUP_ID_NOT_FOUND:
                     return None
-                not_ready = error.retriable() or error.code() in _NOT_READY
-                if not_ready and error.code() not in _GROUP_ACTIVE \
-                        and time.monotonic() < deadline:
+                if worth_waiting(exc) and time.monotonic() < deadline:
                     time.sleep(_RETRY_S)
                     continue
                 if write:
@@ -200,29 +172,32 @@ class OffsetsClient:
 
     def _write_error(self, group: str, error: Any, where: str) -> KmirrorError:
         at = f" ({where})" if where else ""
-        if error.code() in _GROUP_ACTIVE:
-            return BadInputError(
-                f"{self.label}: group {group} refused the commit{at} because it has active "
-                f"members ({error.name()}): stop its consumers first, then run this again")
-        if error.code() in (KafkaError.GROUP_AUTHORIZATION_FAILED,
-                            KafkaError.TOPIC_AUTHORIZATION_FAILED):
+        code = code_of(error)
+        if code in GROUP_ACTIVE:
+            return translated(
+                BadInputError, f"{self.label}: group {group} refused the commit{at} because it "
+                f"has active members ({error.name()}): stop its consumers first, then run this "
+                "again", error)
+        if code in (KafkaError.GROUP_AUTHORIZATION_FAILED,
+                    KafkaError.TOPIC_AUTHORIZATION_FAILED):
             resource, name = ("--group", group) \
-                if error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED else ("--topic", "*")
-            return AccessDenied(
-                f"{self.label}: not allowed to commit offsets for group {group}{at} "
-                f"({error.name()}); grant it with: "
-                + acl_line(self._settings, ["Read", "Describe"], resource, name))
-        return KmirrorError(f"{self.label}: cannot commit offsets for group {group}{at}: "
-                            f"{error.str() or error.name()}")
+                if code == KafkaError.GROUP_AUTHORIZATION_FAILED else ("--topic", "*")
+            return translated(
+                AccessDenied, f"{self.label}: not allowed to commit offsets for group "
+                f"{group}{at} ({error.name()}); grant it with: "
+                + acl_line(self._settings, ["Read", "Describe"], resource, name), error)
+        return translated(
+            KmirrorError, f"{self.label}: cannot commit offsets for group {group}{at}: "
+            f"{error.str() or error.name()}", error)
 
-    def _error(self, what: str, group: str, exc: KafkaException) -> KmirrorError:
-        error = exc.args[0] if exc.args else None
-        text = (error.str() or error.name()) if error is not None else str(exc)
-        if error is not None and error.code() in (KafkaError.GROUP_AUTHORIZATION_FAILED,
-                                                  KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-                                                  KafkaError.TOPIC_AUTHORIZATION_FAILED):
+    def _error(self, what: str, group: str, failure: Any) -> KmirrorError:
+        """``failure`` (a KafkaException, or a KafkaError of a result) as kmirror's error."""
+        error = error_of(failure)
+        text = (error.str() or error.name()) if error is not None else str(failure)
+        if error is not None and is_authorization(error):
             resource, name = ("--group", group or "*") \
                 if error.code() != KafkaError.TOPIC_AUTHORIZATION_FAILED else ("--topic", "*")
-            return AccessDenied(f"{self.label}: {what} ({error.name()}); grant it with: "
-                                + acl_line(self._settings, ["Describe"], resource, name))
-        return BadInputError(f"{self.label}: {what}: {text}")
+            return translated(
+                AccessDenied, f"{self.label}: {what} ({error.name()}); grant it with: "
+                + acl_line(self._settings, ["Describe"], resource, name), error)
+        return translated(BadInputError, f"{self.label}: {what}: {text}", error)

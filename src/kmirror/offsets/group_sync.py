@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from kmirror.errors import ConfigError, KmirrorError
-from kmirror.kafka.offsets_io import OffsetsClient
+from kmirror.offsets.clusters import connect, read_syncs
 from kmirror.offsets.syncs import OffsetSync, SyncStore
 from kmirror.offsets.translate import (
     WRITE,
@@ -79,8 +79,8 @@ class GroupOffsetSync:
             ]) from None
         self.source_alias = source_alias
         self._exclude = frozenset(exclude_groups)
-        self._source = OffsetsClient(source_settings, f"source cluster {source_alias}")
-        self._target = OffsetsClient(target_settings, "target cluster")
+        self._source = connect(source_settings, f"source cluster {source_alias}")
+        self._target = connect(target_settings, "target cluster")
         self._store = SyncStore()
         self._next_offsets: dict[int, int] = {}
         self._rebuilt_at: float | None = None
@@ -104,11 +104,11 @@ class GroupOffsetSync:
         """Read the syncs written since the last call (all of them every REBUILD_S)."""
         now = time.monotonic()
         if self._rebuilt_at is None or now - self._rebuilt_at >= REBUILD_S:
-            read = self._target.read_syncs()
+            read = read_syncs(self._target)
             self._store = store_for(read.syncs, self.source_alias)
             self._next_offsets, self._rebuilt_at = read.next_offsets, now
             return
-        read = self._target.read_syncs(self._next_offsets)
+        read = read_syncs(self._target, self._next_offsets)
         mine = [s for s in read.syncs if s.source_alias == self.source_alias]
         if any(self._renamed(s) for s in mine):
             self._rebuilt_at = None  # a partition's target topic changed: read it all again

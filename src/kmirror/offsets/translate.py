@@ -12,7 +12,8 @@ them, ``apply_plan`` checks the first again just before writing):
   translated one, it is kept.
 
 The planning is pure: it reads the clusters only through the small Protocols below
-(``kmirror.kafka.offsets_io.OffsetsClient`` implements both), so tests use fakes.
+(``kmirror.kafka.offsets_io.OffsetsClient`` implements both, see ``kmirror.offsets.clusters``),
+so tests use fakes.
 """
 
 from __future__ import annotations
@@ -22,22 +23,16 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from kmirror.errors import BadInputError
+from kmirror.kafka.group_records import GroupState
 from kmirror.offsets.syncs import OffsetSync, SyncStore
 
 Key = tuple[str, int]
 WRITE, KEEP, SKIP = "write", "keep", "skip"
+NO_GROUP = GroupState("MISSING", 0)  # a group that does not exist (frozen: shared safely)
 
 
 class GroupActiveOnTarget(BadInputError):
     """A group has active members on the target: its offsets are not written (exit 2)."""
-
-
-@dataclass(frozen=True)
-class GroupState:
-    """A group on the target: its state as the broker names it, and how many members it has."""
-
-    state: str  # "STABLE", "EMPTY", ...; "MISSING" when the group does not exist
-    members: int
 
 
 class SourceGroups(Protocol):
@@ -91,7 +86,7 @@ class GroupPlan:
     group: str
     source_alias: str
     partitions: tuple[PartitionPlan, ...]
-    target_state: GroupState = GroupState("MISSING", 0)
+    target_state: GroupState = NO_GROUP
     skipped: str | None = None
 
     def writes(self) -> dict[Key, int]:

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kmirror.errors import KmirrorError
+from kmirror.kafka.group_records import GroupState
 from kmirror.offsets.syncs import OffsetSync
-from kmirror.offsets.translate import GroupState
 
 Key = tuple[str, int]
 

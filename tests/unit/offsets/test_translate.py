@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from kmirror.kafka.group_records import GroupState
 from kmirror.offsets.syncs import SyncStore
 from kmirror.offsets.translate import (
     KEEP,
     SKIP,
     WRITE,
     GroupActiveOnTarget,
-    GroupState,
     aliases,
     apply_plan,
     plan_for,

@@ -1,21 +1,23 @@
 """Tests for `kmirror offsets translate` (kmirror.cli.offsets) over in-memory clusters.
 
-``OffsetsClient`` is replaced by fakes (source and target told apart by their label), so the
-flow is checked without a broker: refusals before any write, the plan, --dry-run, --json.
+``connect`` (``kmirror.offsets.clusters``) hands out fakes (source and target told apart by their
+label), so the flow is checked without a broker: refusals before any write, the plan, --dry-run,
+--json. The fake target serves the offset syncs as the bytes kmirror wrote, so the syncs are
+decoded as from a real cluster.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import kmirror.kafka.offsets_io as offsets_io
+import kmirror.cli.offsets as offsets_cli
 from kmirror.cli import main
-from kmirror.kafka.offsets_io import SyncRead
+from kmirror.offsets.syncs import SYNC_TOPIC, encode
 from tests.unit.offsets.fakes import FakeSource, FakeTarget, sync
 
 ORDERS = ("east.orders", 0)
@@ -39,13 +41,18 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             self.label = f"{label} ({settings['bootstrap.servers']})"
             self._side: Any = world.source if label.startswith("source") else world.target
 
-        def read_syncs(self) -> SyncRead:
-            return SyncRead(list(world.syncs), {0: len(world.syncs)})
+        def read_topic(self, topic: str,
+                       on_record: Callable[[bytes | None, bytes | None], None],
+                       start: Mapping[int, int] | None = None) -> dict[int, int]:
+            assert topic == SYNC_TOPIC and start is None
+            for slot, offset_sync in enumerate(world.syncs):
+                on_record(*encode(offset_sync, f"f{slot}"))
+            return {0: len(world.syncs)}
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._side, name)
 
-    monkeypatch.setattr(offsets_io, "OffsetsClient", FakeClient)
+    monkeypatch.setattr(offsets_cli, "connect", FakeClient)
     yield world
 
 
