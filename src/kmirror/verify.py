@@ -15,19 +15,30 @@ content (key, value, headers in order, timestamp). A target record is:
 
 Memory is bounded whatever the partition size: the look-ahead over the source, the window of
 recently matched records and the set of possibly-missing records each have a fixed maximum.
+
+``VerifyClusters`` reads both clusters through ``kmirror.kafka`` (their topics, then each
+partition walked in order); ``verify_partition`` walks one partition of each side over the
+small ``Scanner`` Protocol, so the walk is testable with in-memory scanners.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from kmirror.errors import BadInputError
+from kmirror.topics.naming import INTERNAL_TOPICS, PROVENANCE_HEADER
 
 Content = tuple[object, ...]  # (key, value, headers, timestamp_ms)
 LOOKAHEAD = 2_000
 MATCHED_WINDOW = 200_000
 PENDING_LIMIT = 200_000
 KINDS = ("matched", "missing", "mismatched", "duplicates", "reordered", "extra")
+# (offset, key, value, headers, timestamp ms): a record as kmirror.kafka.scan hands it up.
+ScannedRecord = tuple[int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
+PartitionRange = tuple[str, int, tuple[int, int]]  # topic, partition, (log start, log end)
 
 
 @dataclass
@@ -159,3 +170,147 @@ def verdict(total: dict[str, int], strict: bool) -> int:
     if strict:
         bad += total["duplicates"] + total["extra"]
     return 0 if bad == 0 else 1
+
+
+class Scanner(Protocol):
+    """One cluster's partitions, read in order (``kmirror.kafka.scan.PartitionScanner``)."""
+
+    def bounds(self, topic: str, partition: int) -> tuple[int, int]:
+        """(log-start, log-end) offsets of a partition."""
+        ...
+
+    def offset_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int:
+        """The first offset whose timestamp is at or after ``timestamp_ms`` (-1: none)."""
+        ...
+
+    def records(self, topic: str, partition: int, start: int, end: int
+                ) -> Iterator[ScannedRecord]:
+        """Records with start <= offset < end, in offset order."""
+        ...
+
+
+class VerifyClusters:
+    """The source and target of one `kmirror verify`, read through ``kmirror.kafka``.
+
+    Both clusters' topics are read at once (an unreachable cluster fails before anything
+    else); the partition scanners are opened by ``open``, once the selection is known."""
+
+    def __init__(self, source_settings: Mapping[str, str],
+                 target_settings: Mapping[str, str]) -> None:
+        from kmirror.kafka.groups import GroupReader
+
+        self._source_settings = dict(source_settings)
+        self._target_settings = dict(target_settings)
+        self.source_topics = GroupReader(source_settings, "source cluster").topics()
+        self.target_topics = GroupReader(target_settings, "target cluster").topics()
+        self._scanners: tuple[Any, Any] | None = None
+
+    def select(self, wanted: Callable[[str], bool], include: str) -> dict[str, int]:
+        """The source topics to verify (never kmirror's own), with their partition counts;
+        BadInputError when ``--include`` (``include``) selects none."""
+        from kmirror.kafka.acls import hidden_topics_hint
+
+        selected = {t: n for t, n in sorted(self.source_topics.items())
+                    if wanted(t) and t not in INTERNAL_TOPICS}
+        if not selected:
+            raise BadInputError(
+                f"--include {include!r} selects none of the {len(self.source_topics)} source "
+                "topics" + hidden_topics_hint(self._source_settings)
+            )
+        return selected
+
+    def open(self) -> tuple[Scanner, Scanner]:
+        """The (source, target) scanners (opened once)."""
+        from kmirror.kafka.scan import PartitionScanner
+
+        if self._scanners is None:
+            self._scanners = (PartitionScanner(self._source_settings, "source cluster"),
+                              PartitionScanner(self._target_settings, "target cluster"))
+        return self._scanners
+
+    def close(self) -> None:
+        """Release the scanners."""
+        if self._scanners is not None:
+            for scanner in self._scanners:
+                scanner.close()
+            self._scanners = None
+
+
+def plan_partitions(source: Scanner, selected: Mapping[str, int]) -> list[PartitionRange]:
+    """Every partition of the selected topics with its source bounds, in order."""
+    return [(topic, partition, source.bounds(topic, partition))
+            for topic, partitions in selected.items() for partition in range(partitions)]
+
+
+def verify_partition(
+    source: Scanner, target: Scanner, target_topics: Mapping[str, int], copy: str,
+    planned: PartitionRange, from_timestamp: int | None, advance: Callable[[int], None],
+) -> PartitionResult:
+    """Compare one source partition with partition ``copy`` of the target (``copy``: its
+    target topic); ``advance(n)`` is told of every n source records read (for progress)."""
+    topic, partition, (s_low, s_high) = planned
+    result = PartitionResult(topic, partition)
+    if copy not in target_topics or partition >= target_topics[copy]:
+        result.missing = s_high - s_low
+        result.first_problem = (f"partition {partition} does not exist on the target "
+                                f"(topic {copy})")
+        advance(s_high - s_low)
+        return result
+    t_low, t_high = target.bounds(copy, partition)
+    if from_timestamp is not None:
+        s_low = _from_time(source, topic, partition, from_timestamp, s_low, s_high)
+        t_low = _from_time(target, copy, partition, from_timestamp, t_low, t_high)
+    result.source_range, result.target_range = (s_low, s_high), (t_low, t_high)
+    counted = _counting(source.records(topic, partition, s_low, s_high), advance)
+    src: Iterator[Any] = ((o, (k, v, _own(h), ts)) for o, k, v, h, ts in counted)
+    dst: Iterator[Any] = ((o, (k, v, _own(h), ts)) for o, k, v, h, ts in
+                          target.records(copy, partition, t_low, t_high))
+    if s_low > 0 and from_timestamp is None:
+        src, dst = _align(result, src, dst, s_low)
+    return compare(result, src, dst)
+
+
+def _own(headers: Any) -> Any:
+    """Headers without kmirror's provenance mark (--provenance.header adds it on the way)."""
+    if not headers or not any(name == PROVENANCE_HEADER for name, _ in headers):
+        return headers
+    return tuple((name, value) for name, value in headers if name != PROVENANCE_HEADER)
+
+
+def _from_time(scanner: Scanner, topic: str, partition: int, ts: int, low: int,
+               high: int) -> int:
+    offset = scanner.offset_for_time(topic, partition, ts)
+    return high if offset < 0 else max(low, offset)
+
+
+def _counting(records: Iterator[Any], advance: Callable[[int], None]) -> Iterator[Any]:
+    count = 0
+    for record in records:
+        yield record
+        count += 1
+        if count % 10_000 == 0:
+            advance(10_000)
+    advance(count % 10_000)
+
+
+def _align(
+    result: PartitionResult, src: Iterator[Any], dst: Iterator[Any], s_low: int
+) -> tuple[Iterator[Any], Iterator[Any]]:
+    """The source's retention removed offsets below s_low: skip the target's older copies."""
+    first = next(src, None)
+    if first is None:
+        return iter(()), dst
+    for skipped, item in enumerate(dst):
+        if item[1] == first[1]:
+            result.notes.append(
+                f"the source no longer holds offsets below {s_low} (retention); compared from "
+                f"there, skipping {skipped} older target record(s)"
+            )
+            return _chain(first, src), _chain(item, dst)
+    result.notes.append(f"the source starts at offset {s_low} and the target holds none of it")
+    return _chain(first, src), iter(())
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest

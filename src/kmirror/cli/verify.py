@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -14,10 +13,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from kmirror.config.settings import cluster_alias, connection_settings_from_file
-from kmirror.errors import BadInputError, ConfigError
+from kmirror.errors import ConfigError
 from kmirror.topics.filter import RegexTopicFilter
-from kmirror.topics.naming import INTERNAL_TOPICS, PROVENANCE_HEADER, load_policy
-from kmirror.verify import KINDS, PartitionResult, compare, totals, verdict
+from kmirror.topics.naming import load_policy
+from kmirror.verify import (
+    KINDS,
+    PartitionResult,
+    VerifyClusters,
+    plan_partitions,
+    totals,
+    verdict,
+    verify_partition,
+)
 
 
 def register(commands: Any) -> None:
@@ -65,10 +72,6 @@ def _side(path: str | None, bootstrap: str | None, scope: str, flag: str) -> dic
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from kmirror.kafka.acls import hidden_topics_hint
-    from kmirror.kafka.groups import GroupReader
-    from kmirror.kafka.scan import PartitionScanner
-
     topic_filter = RegexTopicFilter(args.include, args.exclude)
     policy = load_policy(args.replication_policy, args.replication_policy_separator)
     alias = args.source_alias or cluster_alias(args.consumer_config, "source")
@@ -76,103 +79,28 @@ def _verify(args: argparse.Namespace) -> int:
                             "--source.bootstrap.servers")
     target_settings = _side(args.producer_config, args.target_bootstrap, "P",
                             "--target.bootstrap.servers")
-    source_topics = GroupReader(source_settings, "source cluster").topics()
-    target_topics = GroupReader(target_settings, "target cluster").topics()
-    selected = {t: n for t, n in sorted(source_topics.items())
-                if topic_filter.should_mirror(t) and t not in INTERNAL_TOPICS}
-    if not selected:
-        raise BadInputError(
-            f"--include {args.include!r} selects none of the {len(source_topics)} source topics"
-            + hidden_topics_hint(source_settings)
-        )
-    source = PartitionScanner(source_settings, "source cluster")
-    target = PartitionScanner(target_settings, "target cluster")
+    clusters = VerifyClusters(source_settings, target_settings)
+    selected = clusters.select(topic_filter.should_mirror, args.include)
+    source, target = clusters.open()
     results: list[PartitionResult] = []
     started = time.monotonic()
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
         "{task.completed:,}/{task.total:,} records"), TimeRemainingColumn(),
         console=console, disable=args.json or not console.is_terminal)
-    plan = []
-    for topic, partitions in selected.items():
-        for partition in range(partitions):
-            plan.append((topic, partition, source.bounds(topic, partition)))
+    plan = plan_partitions(source, selected)
     with progress:
         task = progress.add_task("verifying", total=sum(h - lo for _, _, (lo, h) in plan))
-        for topic, partition, (s_low, s_high) in plan:
-            result = PartitionResult(topic, partition)
-            copy = policy.target_topic(alias, topic)
-            if copy not in target_topics or partition >= target_topics[copy]:
-                result.missing = s_high - s_low
-                result.first_problem = (f"partition {partition} does not exist on the target "
-                                        f"(topic {copy})")
-                results.append(result)
-                progress.advance(task, s_high - s_low)
-                continue
-            t_low, t_high = target.bounds(copy, partition)
-            if args.from_timestamp is not None:
-                s_low = _from_time(source, topic, partition, args.from_timestamp, s_low, s_high)
-                t_low = _from_time(target, copy, partition, args.from_timestamp, t_low, t_high)
-            result.source_range, result.target_range = (s_low, s_high), (t_low, t_high)
-            counted = _counting(source.records(topic, partition, s_low, s_high),
-                                lambda n: progress.advance(task, n))
-            src: Iterator[Any] = ((o, (k, v, _own(h), ts)) for o, k, v, h, ts in counted)
-            dst: Iterator[Any] = ((o, (k, v, _own(h), ts)) for o, k, v, h, ts in
-                   target.records(copy, partition, t_low, t_high))
-            if s_low > 0 and args.from_timestamp is None:
-                src, dst = _align(result, src, dst, s_low)
-            results.append(compare(result, src, dst))
-    source.close()
-    target.close()
+        for planned in plan:
+            copy = policy.target_topic(alias, planned[0])
+            results.append(verify_partition(
+                source, target, clusters.target_topics, copy, planned, args.from_timestamp,
+                lambda n: progress.advance(task, n)))
+    clusters.close()
     elapsed = time.monotonic() - started
     total = totals(results)
     _print(results, total, elapsed, args.json)
     return verdict(total, args.strict)
-
-
-def _own(headers: Any) -> Any:
-    """Headers without kmirror's provenance mark (--provenance.header adds it on the way)."""
-    if not headers or not any(name == PROVENANCE_HEADER for name, _ in headers):
-        return headers
-    return tuple((name, value) for name, value in headers if name != PROVENANCE_HEADER)
-
-
-def _from_time(scanner: Any, topic: str, partition: int, ts: int, low: int, high: int) -> int:
-    offset = scanner.offset_for_time(topic, partition, ts)
-    return high if offset < 0 else max(low, offset)
-
-
-def _counting(records: Iterator[Any], advance: Any) -> Iterator[Any]:
-    count = 0
-    for record in records:
-        yield record
-        count += 1
-        if count % 10_000 == 0:
-            advance(10_000)
-    advance(count % 10_000)
-
-
-def _align(
-    result: PartitionResult, src: Iterator[Any], dst: Iterator[Any], s_low: int
-) -> tuple[Iterator[Any], Iterator[Any]]:
-    """The source's retention removed offsets below s_low: skip the target's older copies."""
-    first = next(src, None)
-    if first is None:
-        return iter(()), dst
-    for skipped, item in enumerate(dst):
-        if item[1] == first[1]:
-            result.notes.append(
-                f"the source no longer holds offsets below {s_low} (retention); compared from "
-                f"there, skipping {skipped} older target record(s)"
-            )
-            return _chain(first, src), _chain(item, dst)
-    result.notes.append(f"the source starts at offset {s_low} and the target holds none of it")
-    return _chain(first, src), iter(())
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
 
 
 def _print(results: list[PartitionResult], total: dict[str, int], elapsed: float,
