@@ -27,6 +27,7 @@ from confluent_kafka.admin import (
 
 from kmirror.errors import AccessDenied, ClusterUnreachable, MirrorError
 from kmirror.kafka.acls import acl_line
+from kmirror.kafka.client_errors import translated
 
 _QUIET = {"log_level": 0}
 # The client reports a config entry's source as a plain int, not as the ConfigSource enum.
@@ -103,8 +104,9 @@ def probe_cluster(bootstrap_servers: str, timeout_s: float) -> str:
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise ClusterUnreachable(
-            f"{bootstrap_servers}: no answer to a metadata request within {timeout_s:g} s"
+        raise translated(
+            ClusterUnreachable,
+            f"{bootstrap_servers}: no answer to a metadata request within {timeout_s:g} s", exc,
         ) from exc
     return str(metadata.cluster_id)
 
@@ -133,7 +135,7 @@ class Admin:
         try:
             return wait_for_metadata(self._client, self._errors, timeout_s, self._where())
         except KafkaException as exc:
-            raise ClusterUnreachable(self._unreachable(timeout_s)) from exc
+            raise translated(ClusterUnreachable, self._unreachable(timeout_s), exc) from exc
 
     def _where(self) -> str:
         servers = self._settings.get("bootstrap.servers", "?")
@@ -175,9 +177,9 @@ class Admin:
                 error = exc.args[0] if exc.args else None
                 if error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                     continue
-                raise MirrorError(
-                    f"{self._where()}: cannot describe topic {name}: "
-                    f"{error.str() if error is not None else exc}"
+                raise translated(
+                    MirrorError, f"{self._where()}: cannot describe topic {name}: "
+                    f"{error.str() if error is not None else exc}", exc,
                 ) from exc
         return ids
 
@@ -197,9 +199,9 @@ class Admin:
             try:
                 entries = future.result()
             except KafkaException as exc:
-                raise MirrorError(
-                    f"{self.label} cluster: cannot read the configs of topic {name}: "
-                    f"{exc.args[0].str() if exc.args else exc}"
+                raise translated(
+                    MirrorError, f"{self.label} cluster: cannot read the configs of topic "
+                    f"{name}: {exc.args[0].str() if exc.args else exc}", exc,
                 ) from exc
             topic = metadata.topics.get(name)
             if topic is None:
@@ -226,9 +228,9 @@ class Admin:
             try:
                 entry = future.result().get(key)
             except KafkaException as exc:
-                raise MirrorError(
-                    f"{self.label} cluster: cannot read the configs of topic {resource.name}: "
-                    f"{exc.args[0].str() if exc.args else exc}"
+                raise translated(
+                    MirrorError, f"{self.label} cluster: cannot read the configs of topic "
+                    f"{resource.name}: {exc.args[0].str() if exc.args else exc}", exc,
                 ) from exc
             out[resource.name] = entry.value if entry is not None else None
         return out
@@ -247,15 +249,15 @@ class Admin:
                 return False
             if error.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
                                 KafkaError.CLUSTER_AUTHORIZATION_FAILED):
-                raise AccessDenied(
-                    f"{self.label} cluster: not allowed to create topic {name} "
+                raise translated(
+                    AccessDenied, f"{self.label} cluster: not allowed to create topic {name} "
                     f"({error.name()}); grant it with: "
                     + acl_line(self._settings, ["Create", "Describe", "Write", "Alter",
-                                                "DescribeConfigs"], "--topic", name)
+                                                "DescribeConfigs"], "--topic", name), exc,
                 ) from exc
-            raise MirrorError(
-                f"{self.label} cluster: cannot create topic {name} "
-                f"({partitions} partitions): {error.str()}"
+            raise translated(
+                MirrorError, f"{self.label} cluster: cannot create topic {name} "
+                f"({partitions} partitions): {error.str()}", exc,
             ) from exc
         return True
 
@@ -268,9 +270,9 @@ class Admin:
             error = exc.args[0]
             if error.code() == KafkaError.INVALID_PARTITIONS:  # already that many (race)
                 return
-            raise MirrorError(
-                f"{self.label} cluster: cannot grow topic {name} to {total} partitions: "
-                f"{error.str()}"
+            raise translated(
+                MirrorError, f"{self.label} cluster: cannot grow topic {name} to {total} "
+                f"partitions: {error.str()}", exc,
             ) from exc
 
     def delete_topics(self, names: Iterable[str], timeout_s: float = 60.0) -> None:
@@ -284,8 +286,9 @@ class Admin:
                 future.result()
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    raise MirrorError(
-                        f"{self.label} cluster: cannot delete topic {name}: {exc.args[0].str()}"
+                    raise translated(
+                        MirrorError, f"{self.label} cluster: cannot delete topic {name}: "
+                        f"{exc.args[0].str()}", exc,
                     ) from exc
         deadline = time.monotonic() + timeout_s
         while set(names) & set(self.topics()):
@@ -306,8 +309,8 @@ class Admin:
         try:
             return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
         except KafkaException as exc:
-            raise MirrorError(f"{self.label} cluster: cannot read end offsets: "
-                              f"{exc.args[0].str() if exc.args else exc}") from exc
+            raise translated(MirrorError, f"{self.label} cluster: cannot read end offsets: "
+                             f"{exc.args[0].str() if exc.args else exc}", exc) from exc
 
     def committed_offsets(
         self, group: str, partitions: Iterable[tuple[str, int]]
@@ -350,4 +353,5 @@ def grant_acls(bootstrap_servers: str, principal: str,
         try:
             future.result()
         except KafkaException as exc:
-            raise MirrorError(f"{bootstrap_servers}: cannot create ACL {binding}: {exc}") from exc
+            raise translated(MirrorError, f"{bootstrap_servers}: cannot create ACL {binding}: "
+                             f"{exc}", exc) from exc

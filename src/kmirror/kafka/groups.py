@@ -41,11 +41,12 @@ class GroupReader:
         self._admin = AdminClient({**self._settings, "logger": client_logger(),
                                    "error_cb": self._errors})
 
-    def _unreachable(self) -> ClusterUnreachable:
-        return ClusterUnreachable(
+    def _unreachable(self, exc: KafkaException) -> ClusterUnreachable:
+        return translated(
+            ClusterUnreachable,
             f"{self.label} ({self._settings.get('bootstrap.servers', '?')}) did not answer within "
             f"{self._timeout_s:g} s: check the address, that the brokers run, and the security "
-            "settings"
+            "settings", exc,
         )
 
     def topics(self) -> dict[str, int]:
@@ -54,7 +55,7 @@ class GroupReader:
         try:
             metadata = wait_for_metadata(self._admin, self._errors, self._timeout_s, where)
         except KafkaException as exc:
-            raise self._unreachable() from exc
+            raise self._unreachable(exc) from exc
         return {n: len(t.partitions) for n, t in metadata.topics.items() if t.error is None}
 
     def group(self, group: str) -> GroupView | None:

@@ -59,9 +59,9 @@ class OffsetsClient:
         try:
             metadata = wait_for_metadata(self._admin, self._errors, self._timeout_s, self.label)
         except KafkaException as exc:
-            raise ClusterUnreachable(
-                f"{self.label} did not answer within {self._timeout_s:g} s: check "
-                "bootstrap.servers, that the brokers run, and the security settings"
+            raise translated(
+                ClusterUnreachable, f"{self.label} did not answer within {self._timeout_s:g} s: "
+                "check bootstrap.servers, that the brokers run, and the security settings", exc,
             ) from exc
         return {n: len(t.partitions) for n, t in metadata.topics.items() if t.error is None}
 
