@@ -2,13 +2,20 @@
 
 Keeps totals, per-topic rates, acknowledged positions, lag per partition (records and exact
 seconds), stopped partitions and errors; feeds the Prometheus metrics; answers /health and
-/ready; and renders the status line or the live table.
+/ready; and gives the rows of the status line and the live table (observe/status.py and
+observe/view.py render them).
+
+Threads: the watch loop is the one writer (``take``, ``set_lag``); background jobs read
+acknowledged positions through ``positions_of`` and print through ``print_once``, both under
+the monitor's lock; the few fields jobs set (``target_problem``, ``empty_filters``) are
+replaced whole, never changed in place.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +67,7 @@ class Monitor:
     loop_at: float = field(default_factory=time.monotonic)
     progress_at: float = field(default_factory=time.monotonic)
     _printed: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # --- input -------------------------------------------------------------------------------
 
@@ -94,10 +102,11 @@ class Monitor:
         self.streams[(source, report.stream)] = StreamState(
             now, report.assigned, report.queue_fill, report.in_flight
         )
-        for key, position in report.positions.items():
-            slot = (source, key)
-            if position > self.positions.get(slot, -1):
-                self.positions[slot] = position
+        with self._lock:
+            for key, position in report.positions.items():
+                slot = (source, key)
+                if position > self.positions.get(slot, -1):
+                    self.positions[slot] = position
         for key in report.stopped_keys:
             self.stopped.add((source, key))
         m.stopped_partitions.labels(source).set(sum(1 for s, _ in self.stopped if s == source))
@@ -114,11 +123,18 @@ class Monitor:
 
     def print_once(self, line: str, out: Callable[[str], None]) -> None:
         """Print ``line`` unless it was printed before (streams repeat what they see)."""
-        if line not in self._printed:
+        with self._lock:
+            if line in self._printed:
+                return
             self._printed.add(line)
-            out(line)
+        out(line)
 
-    def set_lag(self, source: str, lag: dict[Key, PartitionLag]) -> None:
+    def positions_of(self, source: str) -> dict[Key, int]:
+        """A copy of the acknowledged positions of one source cluster's partitions."""
+        with self._lock:
+            return {key: p for (s, key), p in self.positions.items() if s == source}
+
+    def set_lag(self, source: str, lag: Mapping[Key, PartitionLag]) -> None:
         """Record the lag of a source's partitions (from end offsets and positions)."""
         for key, value in lag.items():
             self.lag[(source, key)] = value
@@ -204,13 +220,3 @@ def lag_of(
         out[key] = PartitionLag(behind, seconds)
     return out
 
-
-def summarize(rows: Sequence[TopicRow]) -> str:
-    """One plain status line over all topics."""
-    records = sum(r.records_per_s for r in rows)
-    mb = sum(r.mb_per_s for r in rows)
-    lag = sum(r.lag_records for r in rows)
-    lag_s = max((r.lag_seconds for r in rows), default=0.0)
-    fill = max((r.queue_fill for r in rows), default=0.0)
-    return (f"{records:,.0f} records/s, {mb:.1f} MB/s, lag {lag:,} records "
-            f"({lag_s:.1f} s), producer queue {fill:.0%} full")
