@@ -190,7 +190,13 @@ class Admin:
         names = list(names)
         if not names:
             return {}
-        metadata = self._client.list_topics(timeout=timeout_s)
+        try:
+            metadata = self._client.list_topics(timeout=timeout_s)
+        except KafkaException as exc:
+            raise translated(
+                MirrorError, f"{self.label} cluster: cannot read the metadata of topics "
+                f"{', '.join(names)}: {exc.args[0].str() if exc.args else exc}", exc,
+            ) from exc
         resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
         futures = self._client.describe_configs(resources, request_timeout=timeout_s)
         result: dict[str, TopicDescription] = {}
@@ -315,13 +321,21 @@ class Admin:
     def committed_offsets(
         self, group: str, partitions: Iterable[tuple[str, int]]
     ) -> dict[tuple[str, int], int]:
-        """The group's committed offsets for those partitions (-1 where none)."""
+        """The group's committed offsets for those partitions (-1 where none); MirrorError
+        when the cluster does not answer."""
         tps = [TopicPartition(t, p) for t, p in partitions]
         if not tps:
             return {}
         request = [ConsumerGroupTopicPartitions(group, tps)]
         future = self._client.list_consumer_group_offsets(request, request_timeout=30)[group]
-        return {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
+        try:
+            result = future.result()
+        except KafkaException as exc:
+            raise translated(
+                MirrorError, f"{self.label} cluster: cannot read the committed offsets of group "
+                f"{group}: {exc.args[0].str() if exc.args else exc}", exc,
+            ) from exc
+        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
 
 
 

@@ -49,9 +49,15 @@ class PartitionScanner:
 
     def offset_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int:
         """The first offset whose timestamp is at or after ``timestamp_ms`` (-1: none)."""
-        found = self._consumer.offsets_for_times(
-            [TopicPartition(topic, partition, timestamp_ms)], timeout=20
-        )
+        try:
+            found = self._consumer.offsets_for_times(
+                [TopicPartition(topic, partition, timestamp_ms)], timeout=20
+            )
+        except KafkaException as exc:
+            raise translated(
+                MirrorError, f"{self.label}: cannot find the offset of time {timestamp_ms} in "
+                f"{topic}[{partition}]: {exc}", exc,
+            ) from exc
         return int(found[0].offset)
 
     def records(

@@ -9,6 +9,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from kmirror.errors import AccessDenied, BadInputError, KmirrorError, MirrorError
+from kmirror.kafka.admin import Admin
 from kmirror.kafka.client_errors import (
     code_of,
     error_of,
@@ -129,3 +130,18 @@ def test_a_coordinator_that_never_gets_ready_fails_retriable_after_the_timeout()
         offsets.group_state("billing")
     assert caught.value.retriable is True
     assert admin.calls >= 2  # asked again while it loaded
+
+
+def test_committed_offsets_that_cannot_be_read_are_a_mirror_error_not_a_client_error() -> None:
+    class Offsets:
+        def list_consumer_group_offsets(self, request: list[Any], **_: Any
+                                        ) -> dict[str, FakeFuture]:
+            return {r.group_id: FakeFuture(TIMED_OUT) for r in request}
+
+    admin = Admin({"bootstrap.servers": "127.0.0.1:1"}, "source")
+    admin._client = Offsets()  # the transport seam: no broker
+    with pytest.raises(MirrorError) as caught:
+        admin.committed_offsets("kmirror", [("orders", 0)])
+    assert str(caught.value) == ("source cluster: cannot read the committed offsets of group "
+                                 "kmirror: timed out")
+    assert caught.value.retriable is True
