@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test unit integration faults lint demo bench clean-local
+.PHONY: setup test unit integration faults lint demo bench clean-local docs
 
 $(BIN)/kmirror: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: lint  ## ruff, mypy --strict, then the whole pytest suite (unit + real bro
 
 faults: setup  ## the full fault-injection suite (10 kill -9, 5 SIGTERM, 30 s freeze, ...)
 	KMIRROR_FAULTS=full $(BIN)/python -m pytest tests/faults -q -s
+
+docs: $(BIN)/kmirror  ## docs/configuration.md from the flag table in src/kmirror/config/spec.py
+	$(BIN)/python -m kmirror.config.docs > docs/configuration.md
 
 demo: setup  ## local clusters, sample data, a mirror, and the proof
 	$(BIN)/python -m kmirror.demo

@@ -12,14 +12,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from kmirror.config import secrets
+from kmirror.config import secrets, spec
 from kmirror.config.known_keys import key_scope
 from kmirror.config.legacy import translate
 from kmirror.config.properties import read_properties
 from kmirror.config.providers import provided_keys
 from kmirror.config.providers import resolve as resolve_placeholders
-from kmirror.errors import BadInputError, ConfigError
+from kmirror.errors import ConfigError
 from kmirror.topics.filter import compile_java_regex
 from kmirror.topics.naming import ReplicationPolicy, load_policy
 
@@ -94,34 +95,36 @@ class SourceCluster:
 
 @dataclass(frozen=True)
 class MirrorSettings:
-    """Everything `kmirror run` needs, validated."""
+    """Everything `kmirror run` needs, validated. Built only by ``load_mirror_settings``: the
+    fields after ``target`` are `kmirror run` settings, declared (flag, default, check) in
+    config/spec.py; ``target_alias`` and ``shallow`` are what loading made of their flags."""
 
     sources: tuple[SourceCluster, ...]
     target_config_file: str
     target: Mapping[str, str]
     include: str
-    exclude: str | None = None
-    num_streams: int = 1
-    num_producers: int = 1
-    offset_commit_interval_ms: int = 5000
-    abort_on_send_failure: bool = True
-    message_handler: str | None = None
-    message_handler_args: str | None = None
-    replication_factor: int = -1
-    topic_refresh_interval_ms: int = 10000
-    until_caught_up: bool = False
-    shallow: bool = False
-    replication_policy: str = "identity"
-    replication_policy_separator: str = "."
-    target_alias: str = "target"
-    provenance_header: bool = False
-    exactly_once: bool = False
-    emit_offset_syncs: bool = True
-    sync_group_offsets: bool = False
-    sync_group_offsets_groups: str = ".*"
-    sync_group_offsets_interval_ms: int = 60000
-    on_source_gap: str = "fail"
-    recreate_target_topics: bool = False
+    exclude: str | None
+    num_streams: int
+    num_producers: int
+    offset_commit_interval_ms: int
+    abort_on_send_failure: bool
+    message_handler: str | None
+    message_handler_args: str | None
+    replication_factor: int
+    topic_refresh_interval_ms: int
+    until_caught_up: bool
+    shallow: bool
+    replication_policy: str
+    replication_policy_separator: str
+    target_alias: str
+    provenance_header: bool
+    exactly_once: bool
+    emit_offset_syncs: bool
+    sync_group_offsets: bool
+    sync_group_offsets_groups: str
+    sync_group_offsets_interval_ms: int
+    on_source_gap: str
+    recreate_target_topics: bool
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def policy(self) -> ReplicationPolicy:
@@ -203,22 +206,23 @@ def load_mirror_settings(
     exclude: str | None,
     **options: object,
 ) -> MirrorSettings:
-    """Build validated settings from flags and files, or raise ConfigError with every problem."""
-    problems: list[str] = []
+    """Build validated settings from flags and files, or raise ConfigError with every problem.
+
+    ``options`` are the other `kmirror run` settings by field name (config/spec.py); those not
+    given take their defaults. The command's own settings (--metrics.port, --dry-run ...) may
+    be given too, so that their problems are reported with the rest; the result has no place
+    for them.
+    """
+    values = spec.with_defaults({
+        "consumer_configs": consumer_configs, "producer_config": producer_config,
+        "include": include, "exclude": exclude, **options,
+    })
+    problems = spec.missing(values)
     warnings: list[str] = []
-    if not consumer_configs:
-        problems.append("--consumer.config FILE is required (the source cluster's settings)")
-    if not producer_config:
-        problems.append("--producer.config FILE is required (the target cluster's settings)")
-    if include is None:
-        problems.append(
-            "--whitelist/--include REGEX is required (e.g. --include '.*' for every topic)"
-        )
     sources: list[SourceCluster] = []
     aliases: set[str] = set()
-    shallow = bool(options.get("shallow"))
-    source_alias = str(options.pop("source_alias", None) or "")
-    target_alias = str(options.pop("target_alias", None) or "")
+    shallow = bool(values["shallow"])
+    source_alias = str(values["source_alias"] or "")
     if source_alias and len(consumer_configs) > 1:
         problems.append("--source.alias names one source cluster: with several "
                         "--consumer.config files write kmirror.cluster.alias in each")
@@ -237,6 +241,7 @@ def load_mirror_settings(
         aliases.add(alias)
         sources.append(SourceCluster(path, alias, client))
     target: dict[str, str] | None = None
+    target_alias: str | None = None  # known once the producer config is loaded
     if producer_config:
         target = load_client_config(producer_config, "P", problems, warnings)
         if target is not None and "shallow.iterator.enable" in target:
@@ -245,26 +250,24 @@ def load_mirror_settings(
                             "in the producer config: ignored (move it to the --consumer.config "
                             "file, or use --shallow)")
         if target is not None:
-            options["target_alias"] = target_alias or alias_of(target, producer_config)
+            target_alias = str(values["target_alias"] or "") or alias_of(target, producer_config)
             target.pop(ALIAS_KEY, None)
-    _check_positive(options, problems)
-    _check_group_regex(options, problems)
-    options["shallow"] = shallow
-    _check_naming(options, sources, problems)
+    problems.extend(spec.problems(values))
+    checked = {**values, "shallow": shallow, "target_alias": target_alias}
+    _check_naming(checked, sources, problems)
     if shallow:
-        _check_shallow(options, [*consumer_configs, producer_config or ""],
+        _check_shallow(checked, [*consumer_configs, producer_config or ""],
                        [s.client for s in sources] + ([target] if target else []), problems)
     if problems:
         raise ConfigError(problems)
-    assert target is not None and include is not None and producer_config is not None
+    assert target is not None and target_alias is not None and producer_config is not None
+    # Every value has the type its setting's kind promises (spec.problems checked it), and a
+    # unit test holds each kind to the type of the field it fills.
+    fields: dict[str, Any] = {s.field: values[s.field] for s in spec.RUN_SETTINGS
+                              if s.fills is spec.Fills.SETTINGS}
     return MirrorSettings(
-        sources=tuple(sources),
-        target_config_file=producer_config,
-        target=target,
-        include=include,
-        exclude=exclude,
-        warnings=tuple(warnings),
-        **options,  # type: ignore[arg-type]
+        sources=tuple(sources), target_config_file=producer_config, target=target,
+        warnings=tuple(warnings), **{**fields, "shallow": shallow, "target_alias": target_alias},
     )
 
 
@@ -284,9 +287,7 @@ def _check_naming(options: Mapping[str, object], sources: Sequence[SourceCluster
     name = str(options.get("replication_policy") or "identity")
     separator = str(options.get("replication_policy_separator", "."))
     if not separator:
-        problems.append("--replication.policy.separator '': give a non-empty separator, "
-                        "e.g. . or _")
-        return
+        return  # reported already (spec: non_empty_separator), and no policy can use it
     try:
         load_policy(name, separator)
     except ConfigError as exc:
@@ -353,37 +354,6 @@ def _shallow_security_problem(client: Mapping[str, str]) -> str | None:
                 "token (enable.sasl.oauthbearer.unsecure.jwt=true), not tokens from an OIDC "
                 "endpoint; mirror without --shallow")
     return None
-
-
-_POSITIVE = {
-    "num_streams": "--num.streams",
-    "num_producers": "--num.producers",
-    "offset_commit_interval_ms": "--offset.commit.interval.ms",
-    "topic_refresh_interval_ms": "--topic.refresh.interval.ms",
-}
-
-
-def _check_positive(options: Mapping[str, object], problems: list[str]) -> None:
-    for name, flag in _POSITIVE.items():
-        value = options.get(name)
-        if isinstance(value, int) and value < 1:
-            problems.append(f"{flag} {value}: must be a whole number of at least 1")
-    rf = options.get("replication_factor")
-    if isinstance(rf, int) and (rf == 0 or rf < -1):
-        problems.append(
-            f"--replication.factor {rf}: must be at least 1 (or -1 for the target's default)"
-        )
-
-
-def _check_group_regex(options: Mapping[str, object], problems: list[str]) -> None:
-    """--sync.group.offsets.groups must be a Java regex kmirror can compile (one line)."""
-    text = str(options.get("sync_group_offsets_groups", ".*"))
-    flag = "--sync.group.offsets.groups"
-    try:
-        compile_java_regex(text, flag=flag)
-    except BadInputError as exc:
-        what = str(exc).splitlines()[0].removeprefix(f"{flag}: ")
-        problems.append(f"{flag} {text!r}: {what}; e.g. '.*' for every group")
 
 
 def alias_of(client: Mapping[str, str], path: str) -> str:

@@ -174,3 +174,34 @@ def test_verbose_shows_the_traceback_for_our_errors(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "Traceback" in err
     assert "ConfigError: --include conflicts with --whitelist" in err
+
+
+def test_bad_metrics_port_is_reported_with_the_missing_flags(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "--metrics.port", "70000"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "ConfigError: --consumer.config FILE is required (the source cluster's settings)",
+        "ConfigError: --producer.config FILE is required (the target cluster's settings)",
+        "ConfigError: --whitelist/--include REGEX is required (e.g. --include '.*' for every "
+        "topic)",
+        "ConfigError: --metrics.port 70000: use 1-65535, or 0 to disable",
+    ]
+
+
+def test_bad_group_regex_exits_2_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], configs: tuple[str, str]
+) -> None:
+    # Given --sync.group.offsets with a groups regex Java rejects (\p{L} is no ASCII class)
+    source, target = configs
+    code = main(["run", "--consumer.config", source, "--producer.config", target,
+                 "--include", ".*", "--sync.group.offsets", "--sync.group.offsets.groups",
+                 r"\p{L}.*"])
+    # Then exit 2 with one line naming the flag and the fault, and the mirror never started
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(r"ConfigError: --sync.group.offsets.groups '\\p{L}.*': invalid "
+                          r"regular expression: \p{L} is not supported")
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
