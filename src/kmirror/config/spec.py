@@ -280,7 +280,7 @@ RUN_SETTINGS: tuple[Setting, ...] = (
             default=".*", metavar="REGEX", check=group_regex),
     Setting(("--sync.group.offsets.interval.ms",), "sync_group_offsets_interval_ms",
             Kind.NUMBER, FAILOVER, "how often --sync.group.offsets translates the groups (default "
-            "{default})", default=60000, metavar="MS"),
+            "{default})", default=60000, metavar="MS", check=positive),
     Setting(("--metrics.port",), "metrics_port", Kind.NUMBER, OBSERVE,
             "serve /metrics, /health and /ready on this port (default {default}; 0 disables)",
             default=DEFAULT_METRICS_PORT, metavar="PORT", check=port, fills=Fills.COMMAND),

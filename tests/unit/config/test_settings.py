@@ -310,6 +310,7 @@ def test_empty_bootstrap_servers_is_missing(tmp_path: Path) -> None:
         ("num_producers", 0, "--num.producers"),
         ("offset_commit_interval_ms", 0, "--offset.commit.interval.ms"),
         ("topic_refresh_interval_ms", -5, "--topic.refresh.interval.ms"),
+        ("sync_group_offsets_interval_ms", 0, "--sync.group.offsets.interval.ms"),
         ("replication_factor", 0, "--replication.factor"),
         ("replication_factor", -2, "--replication.factor"),
     ],
