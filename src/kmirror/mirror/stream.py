@@ -21,7 +21,6 @@ from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import KmirrorError, MirrorError
 from kmirror.kafka.acls import acl_line
 from kmirror.kafka.admin import Admin
-from kmirror.kafka.lineage_io import TargetLineageStore
 from kmirror.kafka.reader import Key, SourceReader
 from kmirror.kafka.scan import locate_records
 from kmirror.kafka.writer import QueueFull, Refusal, SendFailure, SyncWriter, TargetWriter
@@ -35,6 +34,7 @@ from kmirror.mirror.tracker import OffsetTracker
 from kmirror.offsets.syncs import OffsetSync, encode, slots
 from kmirror.topics.filter import RegexTopicFilter
 from kmirror.topics.lineage import CLAIM, LineageGuard, Verdict
+from kmirror.topics.lineage_store import TargetLineageStore
 from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, PROVENANCE_HEADER, TopicSelection
 from kmirror.topics.plan import TopicSync
 
