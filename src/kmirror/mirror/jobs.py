@@ -26,7 +26,7 @@ _log = logging.getLogger("kmirror.jobs")
 class Job:
     """One named background job (see the module docstring)."""
 
-    def __init__(self, name: str, interval_s: float | None, run: Callable[[], None],
+    def __init__(self, name: str, interval_s: float | None, run: Callable[[], object],
                  warn: Callable[[str], None]) -> None:
         self.name, self.interval_s = name, interval_s
         self._run, self._warn = run, warn
@@ -102,8 +102,9 @@ class Scheduler:
         self._jobs: dict[str, Job] = {}
         self._started = self._stopped = False
 
-    def every(self, name: str, interval_s: float | None, run: Callable[[], None]) -> Job:
-        """Register ``run`` under ``name``: every ``interval_s`` (None: only when woken)."""
+    def every(self, name: str, interval_s: float | None, run: Callable[[], object]) -> Job:
+        """Register ``run`` under ``name``: every ``interval_s`` (None: only when woken); what
+        it returns is ignored."""
         if name in self._jobs:
             raise ValueError(f"a job named {name} is registered already")
         job = Job(name, interval_s, run, self._warn)
