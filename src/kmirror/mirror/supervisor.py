@@ -113,7 +113,7 @@ class Supervisor:
         previous = {
             s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)
         }
-        started = time.monotonic()
+        started = ended = time.monotonic()
         scheduler = Scheduler(lambda problem: self.out(f"warning: {problem}"))
         try:
             lag = self._schedule(scheduler)
@@ -121,13 +121,15 @@ class Supervisor:
             with self._live() as live:
                 self.watch(processes, reports, live, lag)
         finally:
-            scheduler.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if server is not None:
                 server.stop()
+            ended = time.monotonic()  # (a job finishing its call is not the mirror's time)
+            # A second Ctrl-C exits at once: no wait for a job in the middle of a call.
+            scheduler.stop(timeout_s=0.0 if self._stop_requests > 1 else 1.0)
         monitor = self.monitor
-        self.out(summary_line(monitor.records, monitor.bytes, time.monotonic() - started,
+        self.out(summary_line(monitor.records, monitor.bytes, ended - started,
                               monitor.errors, len(monitor.stopped)))
         for p in processes:
             if p.exitcode != 0:
