@@ -41,19 +41,16 @@ data: deleting the folder is always safe.
 
 Passwords never reach a message or a command line: keytool gets them through its environment
 (``-storepass:env``), and anything quoted from keytool is passed through ``secrets.redact``.
+
+This module decides what each store becomes; ``kmirror.config.store_files`` opens stores, runs
+keytool and writes the converted files.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import shutil
-import stat
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -62,6 +59,17 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from kmirror.config import secrets
+from kmirror.config.store_files import (
+    Store,
+    StoreProblem,
+    converted_folder,
+    load_store_pkcs12,
+    open_store,
+    run_keytool,
+    store_dir,
+    write_converted,
+    wrong_password,
+)
 from kmirror.config.translation import Translation
 
 __all__ = ["STORE_KEYS", "store_dir", "translate_stores"]
@@ -72,16 +80,7 @@ STORE_KEYS = frozenset({
 })
 """Keys ``translate_stores`` answers for (``legacy.translate`` hands them over)."""
 
-STATE_DIR_ENV = "KMIRROR_STATE_DIR"
 _TLS_PROTOCOLS = {"ssl", "sasl_ssl"}
-_TYPES = {"JKS", "JCEKS", "PKCS12", "PEM"}
-_KEYTOOL_TIMEOUT_S = 60
-# keytool's labels are translated: its English ones are parsed. A short-lived JVM starts ~35%
-# faster without the optimizing compiler and with the serial collector.
-_KEYTOOL_JVM = (
-    "-J-Duser.language=en", "-J-Duser.country=US", "-J-XX:+IgnoreUnrecognizedVMOptions",
-    "-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC",
-)
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 # PKCS#12 PBE algorithms 1.2.840.113549.1.12.1.{1,2,5,6}: RC4 and RC2, which OpenSSL 3 reads
 # only with its legacy provider (not in confluent-kafka's librdkafka). Java before 8u301 and
@@ -93,33 +92,6 @@ _PKCS12_KEYS = (
 _LEGACY_PBE = tuple(
     bytes.fromhex("060a2a864886f70d010c01") + bytes([n]) for n in (1, 2, 5, 6)
 )
-
-
-class _Problem(Exception):
-    """One problem with one store; the message follows ``{file}: {key}: ``."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-@dataclass(frozen=True)
-class _Store:
-    """One store named by a config file: its keys, file content and format."""
-
-    kind: str  # "truststore" or "keystore"
-    location: str
-    password: str | None
-    data: bytes
-    format: str  # JKS, JCEKS, PKCS12 or PEM (read from the content)
-
-    @property
-    def location_key(self) -> str:
-        return f"ssl.{self.kind}.location"
-
-    @property
-    def password_key(self) -> str:
-        return f"ssl.{self.kind}.password"
 
 
 def translate_stores(path: str, keys: Mapping[str, str], out: Translation) -> None:
@@ -144,12 +116,12 @@ def translate_stores(path: str, keys: Mapping[str, str], out: Translation) -> No
     if keys.get("ssl.truststore.location"):
         try:
             _truststore(path, keys, out)
-        except _Problem as problem:
+        except StoreProblem as problem:
             out.problems.append(f"{path}: {problem.key}: {secrets.redact(str(problem))}")
     if keys.get("ssl.keystore.location"):
         try:
             key_password = _keystore(path, keys, key_password, out)
-        except _Problem as problem:
+        except StoreProblem as problem:
             out.problems.append(f"{path}: {problem.key}: {secrets.redact(str(problem))}")
             key_password = None
     elif keys.get("ssl.keystore.type", "PEM").upper() != "PEM" or keys.get(
@@ -163,40 +135,13 @@ def translate_stores(path: str, keys: Mapping[str, str], out: Translation) -> No
         out.settings["ssl.key.password"] = key_password  # for ssl.key.pem / ssl.key.location
 
 
-def store_dir() -> Path:
-    """The private folder for converted stores, created (0700) if needed; see the module doc."""
-    base = os.environ.get(STATE_DIR_ENV)
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-        folder = Path(base) / "tls-stores"
-    else:
-        parent = Path(tempfile.gettempdir()) / f"kmirror-{os.getuid()}"
-        _private_dir(parent)
-        folder = parent / "tls-stores"
-    _private_dir(folder)
-    return folder
-
-
-def _private_dir(folder: Path) -> None:
-    """Create ``folder`` 0700, or check that the existing one is ours and make it 0700."""
-    try:
-        folder.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
-    info = os.lstat(folder)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise PermissionError(f"{folder} is not a folder of this user")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        os.chmod(folder, 0o700)
-
-
 # --- truststores ------------------------------------------------------------------------------
 
 
 def _truststore(path: str, keys: Mapping[str, str], out: Translation) -> None:
-    store = _open(keys, "truststore")
+    store = open_store(keys, "truststore")
     if "ssl.ca.location" in out.settings:
-        raise _Problem(
+        raise StoreProblem(
             store.location_key,
             "ssl.ca.location is set too; keep one of them (librdkafka reads ssl.ca.location)",
         )
@@ -216,7 +161,7 @@ def _truststore(path: str, keys: Mapping[str, str], out: Translation) -> None:
         certificates, has_key = _keytool_trusted(store)
     certificates = list({c.fingerprint(hashes.SHA256()): c for c in certificates}.values())
     if not certificates:
-        raise _Problem(store.location_key, f"{store.location} holds no certificates to trust")
+        raise StoreProblem(store.location_key, f"{store.location} holds no certificates to trust")
     if has_key:
         out.warnings.append(
             f"{where}: {store.location} also holds a private key; the certificate stored "
@@ -224,7 +169,7 @@ def _truststore(path: str, keys: Mapping[str, str], out: Translation) -> None:
             "meant, point ssl.truststore.location at a store of CA certificates only"
         )
     bundle = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
-    written = _write_converted(store, "pem", bundle)
+    written = write_converted(store, "pem", bundle)
     out.settings["ssl.ca.location"] = str(written)
     out.warnings.append(
         f"{where}: a {store.format} truststore ({_count(certificates)}), converted to PEM: "
@@ -236,22 +181,22 @@ def _count(certificates: Sequence[x509.Certificate]) -> str:
     return f"{len(certificates)} certificate{'s' if len(certificates) != 1 else ''}"
 
 
-def _pkcs12_trusted(store: _Store) -> tuple[list[x509.Certificate], bool]:
+def _pkcs12_trusted(store: Store) -> tuple[list[x509.Certificate], bool]:
     """The certificates of a PKCS#12 truststore (cryptography returns them all as extras)."""
-    loaded = _load_pkcs12(store, store.data, store.password)
+    loaded = load_store_pkcs12(store, store.data, store.password)
     found = [loaded.cert.certificate] if loaded.cert else []
     found += [extra.certificate for extra in loaded.additional_certs]
     return found, loaded.key is not None
 
 
-def _keytool_trusted(store: _Store) -> tuple[list[x509.Certificate], bool]:
+def _keytool_trusted(store: Store) -> tuple[list[x509.Certificate], bool]:
     """What Java trusts in a JKS store: trusted entries, the first certificate of key entries."""
     args = ["-list", "-rfc", "-keystore", store.location, "-storetype", store.format]
     passwords: dict[str, str] = {}
     if store.password:
         args += ["-storepass:env", "KMIRROR_STOREPASS"]
         passwords["KMIRROR_STOREPASS"] = store.password
-    listing = _keytool(store, args, passwords)
+    listing = run_keytool(store, args, passwords)
     found: list[x509.Certificate] = []
     has_key = False
     for entry in listing.split(b"\nAlias name: ")[1:]:
@@ -264,11 +209,11 @@ def _keytool_trusted(store: _Store) -> tuple[list[x509.Certificate], bool]:
     return found, has_key
 
 
-def _pem_certificates(store: _Store) -> list[x509.Certificate]:
+def _pem_certificates(store: Store) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(store.data)
     except ValueError:
-        raise _Problem(
+        raise StoreProblem(
             store.location_key, f"{store.location} holds no readable PEM certificate"
         ) from None
 
@@ -280,12 +225,12 @@ def _keystore(
     path: str, keys: Mapping[str, str], key_password: str | None, out: Translation
 ) -> str | None:
     """Set the keystore's librdkafka keys; returns the ``ssl.key.password`` still to pass on."""
-    store = _open(keys, "keystore")
+    store = open_store(keys, "keystore")
     where = f"{path}: {store.location_key}"
     if store.format == "PEM":
         _pem_certificates(store)
         if b"PRIVATE KEY-----" not in store.data:
-            raise _Problem(store.location_key, f"{store.location} holds no PEM private key")
+            raise StoreProblem(store.location_key, f"{store.location} holds no PEM private key")
         if store.password:
             out.warnings.append(
                 f"{path}: {store.password_key}: ignored: a PEM keystore has no store "
@@ -298,7 +243,7 @@ def _keystore(
         )
         return key_password
     if not store.password:
-        raise _Problem(
+        raise StoreProblem(
             store.password_key,
             f"missing: {store.location} ({store.format}) needs its password; "
             f"write {store.password_key}",
@@ -309,7 +254,7 @@ def _keystore(
         out.settings["ssl.keystore.password"] = store.password
         out.warnings.append(f"{where}: a PKCS12 keystore: read by librdkafka as it is")
     else:
-        written = _write_converted(store, "p12", converted)
+        written = write_converted(store, "p12", converted)
         out.settings["ssl.keystore.location"] = str(written)
         out.settings["ssl.keystore.password"] = store.password
         if store.format != "PKCS12":
@@ -330,7 +275,7 @@ def _keystore(
     return None
 
 
-def _pkcs12_keystore(store: _Store, key_password: str | None) -> bytes | None:
+def _pkcs12_keystore(store: Store, key_password: str | None) -> bytes | None:
     """The PKCS#12 content librdkafka should read, or None when the store itself will do."""
     assert store.password is not None
     if store.format == "PKCS12":
@@ -339,10 +284,10 @@ def _pkcs12_keystore(store: _Store, key_password: str | None) -> bytes | None:
             _check_key(store, loaded)
             return _modern(store, loaded) if _legacy(store.data) else None
         if not key_password or key_password == store.password:
-            raise _wrong_password(store)
+            raise wrong_password(store)
         # Java allows a key password of its own; keytool re-protects it with the store's.
     data = _keytool_pkcs12(store, key_password or store.password)
-    loaded = _load_pkcs12(store, data, store.password)
+    loaded = load_store_pkcs12(store, data, store.password)
     _check_key(store, loaded)
     return _modern(store, loaded) if _legacy(data) else data
 
@@ -354,10 +299,10 @@ def _try_pkcs12(data: bytes, password: str) -> pkcs12.PKCS12KeyAndCertificates |
         return None
 
 
-def _keytool_pkcs12(store: _Store, key_password: str) -> bytes:
+def _keytool_pkcs12(store: Store, key_password: str) -> bytes:
     """The store's one private-key entry, copied by keytool into a PKCS#12 file."""
     passwords = {"KMIRROR_STOREPASS": store.password or "", "KMIRROR_KEYPASS": key_password}
-    listing = _keytool(store, [
+    listing = run_keytool(store, [
         "-list", "-v", "-keystore", store.location, "-storetype", store.format,
         "-storepass:env", "KMIRROR_STOREPASS",
     ], passwords)
@@ -367,10 +312,10 @@ def _keytool_pkcs12(store: _Store, key_password: str) -> bytes:
         if b"Entry type: PrivateKeyEntry" in entry
     ]
     if len(aliases) != 1:
-        raise _Problem(store.location_key, _key_count_advice(store, aliases))
-    with tempfile.TemporaryDirectory(dir=_folder(store)) as scratch:
+        raise StoreProblem(store.location_key, _key_count_advice(store, aliases))
+    with tempfile.TemporaryDirectory(dir=converted_folder(store)) as scratch:
         target = Path(scratch) / "store.p12"
-        _keytool(store, [
+        run_keytool(store, [
             "-importkeystore", "-noprompt", "-srckeystore", store.location,
             "-srcstoretype", store.format, "-srcalias", aliases[0], "-destalias", aliases[0],
             "-destkeystore", str(target), "-deststoretype", "PKCS12",
@@ -380,7 +325,7 @@ def _keytool_pkcs12(store: _Store, key_password: str) -> bytes:
         return target.read_bytes()
 
 
-def _key_count_advice(store: _Store, aliases: Sequence[str]) -> str:
+def _key_count_advice(store: Store, aliases: Sequence[str]) -> str:
     if not aliases:
         return (
             f"{store.location} holds no private key (is it a truststore?); point "
@@ -394,21 +339,21 @@ def _key_count_advice(store: _Store, aliases: Sequence[str]) -> str:
     )
 
 
-def _check_key(store: _Store, loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
+def _check_key(store: Store, loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
     if loaded.key is None or loaded.cert is None:
-        raise _Problem(store.location_key, _key_count_advice(store, []))
+        raise StoreProblem(store.location_key, _key_count_advice(store, []))
 
 
 def _legacy(data: bytes) -> bool:
     return any(oid in data for oid in _LEGACY_PBE)
 
 
-def _modern(store: _Store, loaded: pkcs12.PKCS12KeyAndCertificates) -> bytes:
+def _modern(store: Store, loaded: pkcs12.PKCS12KeyAndCertificates) -> bytes:
     """The same key and certificates, encrypted with AES-256 (what OpenSSL 3 reads)."""
     assert store.password is not None and loaded.cert is not None
     key = loaded.key
     if not isinstance(key, _PKCS12_KEYS):
-        raise _Problem(
+        raise StoreProblem(
             store.location_key, f"{store.location}: its key type cannot go into a PKCS12 file"
         )
     return pkcs12.serialize_key_and_certificates(
@@ -416,162 +361,3 @@ def _modern(store: _Store, loaded: pkcs12.PKCS12KeyAndCertificates) -> bytes:
         [extra.certificate for extra in loaded.additional_certs],
         serialization.BestAvailableEncryption(store.password.encode()),
     )
-
-
-# --- shared -----------------------------------------------------------------------------------
-
-
-def _open(keys: Mapping[str, str], kind: str) -> _Store:
-    """Read one store's file and recognise its format (Java 9+ ignores the declared one too)."""
-    location = keys[f"ssl.{kind}.location"]
-    type_key = f"ssl.{kind}.type"
-    declared = keys.get(type_key, "JKS").strip().upper()
-    if declared not in _TYPES:
-        raise _Problem(type_key, f"{declared}: kmirror reads JKS, JCEKS, PKCS12 and PEM stores")
-    try:
-        data = Path(location).read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise _Problem(
-            f"ssl.{kind}.location",
-            f"cannot read {location}: {reason.lower()}; write the path of the {kind} file "
-            "(a relative path is read from the folder kmirror runs in)",
-        ) from None
-    found = _format(data)
-    if found is None:
-        raise _Problem(
-            f"ssl.{kind}.location",
-            f"{location} is not a JKS, JCEKS, PKCS12 or PEM store; point it at the {kind} file",
-        )
-    if declared == "PEM" and found != "PEM":  # the other way round, the content is followed
-        raise _Problem(
-            type_key, f"PEM, but {location} is a {found} store; fix {type_key} or the location"
-        )
-    password = keys.get(f"ssl.{kind}.password") or None
-    return _Store(kind, location, password, data, found)
-
-
-def _format(data: bytes) -> str | None:
-    if data[:4] == b"\xfe\xed\xfe\xed":
-        return "JKS"
-    if data[:4] == b"\xce\xce\xce\xce":
-        return "JCEKS"
-    if data[:1] == b"\x30":  # a DER SEQUENCE: PKCS#12 is the only DER store Java reads
-        return "PKCS12"
-    if b"-----BEGIN " in data:
-        return "PEM"
-    return None
-
-
-def _load_pkcs12(
-    store: _Store, data: bytes, password: str | None
-) -> pkcs12.PKCS12KeyAndCertificates:
-    try:
-        return pkcs12.load_pkcs12(data, password.encode() if password else None)
-    except ValueError:
-        raise _wrong_password(store) from None
-
-
-def _wrong_password(store: _Store) -> _Problem:
-    if store.password is None:
-        return _Problem(
-            store.password_key,
-            f"missing: {store.location} cannot be opened without its password; write "
-            f"{store.password_key}",
-        )
-    return _Problem(
-        store.password_key,
-        f"does not open {store.location} (wrong password, or a damaged file); write the "
-        f"{store.kind}'s password",
-    )
-
-
-def _keytool_path() -> str | None:
-    found = shutil.which("keytool")
-    java_home = os.environ.get("JAVA_HOME")
-    if found is None and java_home and os.access(Path(java_home, "bin", "keytool"), os.X_OK):
-        found = str(Path(java_home, "bin", "keytool"))
-    return found
-
-
-def _keytool(store: _Store, args: list[str], passwords: Mapping[str, str]) -> bytes:
-    """Run keytool (passwords in its environment, never in argv); its output, or a problem."""
-    keytool = _keytool_path()
-    if keytool is None:
-        raise _Problem(store.location_key, _no_keytool_advice(store))
-    try:
-        done = subprocess.run(
-            [keytool, *_KEYTOOL_JVM, *args], capture_output=True,
-            stdin=subprocess.DEVNULL, timeout=_KEYTOOL_TIMEOUT_S, check=False,
-            env={**os.environ, **passwords},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise _Problem(store.location_key, f"keytool could not run: {exc}") from None
-    if done.returncode == 0:
-        return done.stdout
-    text = (done.stdout + done.stderr).decode("utf-8", "replace")
-    error = next(
-        (line for line in text.splitlines() if line.startswith("keytool error:")), text.strip()
-    )
-    if "password was incorrect" in error:
-        raise _wrong_password(store)
-    if "Cannot recover key" in error or "Get Key failed" in error:
-        raise _Problem(
-            "ssl.key.password",
-            f"does not open the private key in {store.location}; write the key's password "
-            f"(or leave ssl.key.password out when it is {store.password_key})",
-        )
-    message = re.sub(r"^keytool error: (\S+Exception: )?", "", error)
-    raise _Problem(store.location_key, f"keytool cannot read {store.location}: {message}")
-
-
-def _no_keytool_advice(store: _Store) -> str:
-    head = (
-        f"{store.location} is a {store.format} store and converting it needs the JDK's "
-        "keytool, which is not on PATH nor in $JAVA_HOME/bin; install a JDK, or convert it "
-        "by hand where one is installed: "
-    )
-    if store.kind == "truststore":
-        return head + (
-            f"`keytool -exportcert -rfc -keystore {store.location} -alias ALIAS -file ca.pem` "
-            f"for each CA (`keytool -list -keystore {store.location}` shows the aliases), then "
-            "write `ssl.ca.location=ca.pem` instead of the ssl.truststore.* lines"
-        )
-    return head + (
-        f"`keytool -importkeystore -srckeystore {store.location} -srcstoretype "
-        f"{store.format} -destkeystore client.p12 -deststoretype PKCS12`, then write "
-        "`ssl.keystore.location=client.p12` with the new store's ssl.keystore.password, and "
-        "remove ssl.keystore.type and ssl.key.password"
-    )
-
-
-def _folder(store: _Store) -> Path:
-    try:
-        return store_dir()
-    except OSError as exc:
-        raise _Problem(
-            store.location_key,
-            f"cannot prepare a private folder for the converted {store.kind}: {exc}; set "
-            f"{STATE_DIR_ENV} to a folder of yours",
-        ) from None
-
-
-def _write_converted(store: _Store, suffix: str, content: bytes) -> Path:
-    """Write ``content`` 0600 under a name stable per source store content; return its path."""
-    folder = _folder(store)
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(store.location).stem)[:40]
-    digest = hashlib.sha256(store.data).hexdigest()[:16]
-    target = folder / f"{store.kind}-{stem}-{digest}.{suffix}"
-    scratch = None
-    try:
-        if target.is_file() and target.read_bytes() == content:
-            return target
-        handle, scratch = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")  # 0600
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-        os.replace(scratch, target)  # atomic: a client starting now reads old or new, whole
-    except OSError as exc:
-        if scratch is not None:
-            Path(scratch).unlink(missing_ok=True)
-        raise _Problem(store.location_key, f"cannot write {target}: {exc}") from None
-    return target
