@@ -21,8 +21,6 @@ import multiprocessing
 import os
 import queue
 import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,7 +38,14 @@ from kmirror.mirror.monitor import Monitor
 from kmirror.mirror.planner import Planner
 from kmirror.mirror.process import stream_main
 from kmirror.observe.server import StatusServer
-from kmirror.observe.status import live_header, plan_json, status_line, summary_line
+from kmirror.observe.status import (
+    live_header,
+    one_line_at_a_time,
+    plan_json,
+    print_to_stderr,
+    status_line,
+    summary_line,
+)
 from kmirror.observe.view import live_table
 
 if TYPE_CHECKING:
@@ -84,7 +89,7 @@ class Supervisor:
         self.settings = settings
         self.verbose = verbose
         self.options = options or RunOptions()
-        self.out = _one_line_at_a_time(out or _print_to_stderr)  # (jobs print too)
+        self.out = one_line_at_a_time(out or print_to_stderr)  # (jobs print too)
         self.monitor = Monitor()
         self.planner = Planner(settings, clusters or KafkaClusters(settings), self.monitor,
                                self.out)
@@ -277,21 +282,6 @@ def _sync_groups(sync: GroupOffsetSync) -> None:
     for line in sync.sync_once():
         level = logging.DEBUG if "skipped" in line else logging.INFO
         _log.log(level, "group offsets from '%s': %s", sync.source_alias, line)
-
-
-def _print_to_stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _one_line_at_a_time(out: Callable[[str], None]) -> Callable[[str], None]:
-    """``out`` for several threads: lines never interleave."""
-    lock = threading.Lock()
-
-    def locked(line: str) -> None:
-        with lock:
-            out(line)
-
-    return locked
 
 
 def run_mirror(

@@ -7,7 +7,9 @@ per source cluster, counts, rows of the live view), so nothing here reads a runn
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kmirror.config.settings import MirrorSettings
@@ -119,3 +121,20 @@ def summary_line(records: int, size_bytes: int, elapsed_s: float, errors: Sequen
         + (f"; {stopped_partitions} partition(s) stopped (see the errors above)"
            if stopped_partitions and not errors else "")
     )
+
+
+def print_to_stderr(line: str) -> None:
+    """Where `kmirror run` prints its lines (stdout is left to --dry-run's plan)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def one_line_at_a_time(out: Callable[[str], None]) -> Callable[[str], None]:
+    """``out`` for several threads (the watch loop and background jobs): lines never
+    interleave."""
+    lock = threading.Lock()
+
+    def locked(line: str) -> None:
+        with lock:
+            out(line)
+
+    return locked
