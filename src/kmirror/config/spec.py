@@ -4,8 +4,8 @@ The table ``RUN_SETTINGS`` is the only place a run setting is written down. Deri
 
 * the argparse arguments of ``kmirror run`` (``kmirror.cli.run``), in the table's order and
   groups, so ``--help`` lists every setting;
-* the relay into the frozen ``MirrorSettings`` (``kmirror.config.settings``): each setting that
-  ``Fills.SETTINGS`` sets the field named ``field``;
+* the relay into the frozen ``MirrorSettings`` (``kmirror.config.settings``): a setting whose
+  ``fills`` is ``Fills.SETTINGS`` sets the field named by its ``field``;
 * validation (``Setting.missing``, ``Setting.problem``): what is required, the type of values
   given through the Python API, and each setting's own check, reported with every other
   problem in one ``ConfigError``;
@@ -136,12 +136,16 @@ def _of_kind(setting: Setting, value: object) -> bool:
     return isinstance(value, bool)
 
 
+_EXPECTED = {
+    Kind.NUMBER: "a whole number", Kind.TEXT: "text", Kind.FILE: "a file name",
+    Kind.REGEX: "a regular expression", Kind.FILES: "a list of file names",
+}
+
+
 def _expected(setting: Setting) -> str:
     if setting.kind is Kind.CHOICE:
         return f"one of {', '.join(setting.choices)}"
-    return {Kind.NUMBER: "a whole number", Kind.TEXT: "text", Kind.REGEX: "a regular expression",
-            Kind.FILE: "a file name",
-            Kind.FILES: "a list of file names"}.get(setting.kind, "true or false")
+    return _EXPECTED.get(setting.kind, "true or false")
 
 
 # --- checks ----------------------------------------------------------------------------------
