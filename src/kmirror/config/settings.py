@@ -3,7 +3,8 @@
 ``load_mirror_settings`` gathers every problem of every file and flag before raising one
 ``ConfigError``, so the user fixes everything in one go. Client settings that would break the
 no-loss guarantee (acks other than all, idempotence off) are refused; auto commit is
-ignored with a warning (kmirror commits itself, after acknowledgements).
+ignored with a warning (kmirror commits itself, after acknowledgements). The `kmirror run`
+flags, their defaults and their own checks are declared in ``kmirror.config.spec``.
 """
 
 from __future__ import annotations
@@ -265,10 +266,9 @@ def load_mirror_settings(
     # unit test holds each kind to the type of the field it fills.
     fields: dict[str, Any] = {s.field: values[s.field] for s in spec.RUN_SETTINGS
                               if s.fills is spec.Fills.SETTINGS}
-    return MirrorSettings(
-        sources=tuple(sources), target_config_file=producer_config, target=target,
-        warnings=tuple(warnings), **{**fields, "shallow": shallow, "target_alias": target_alias},
-    )
+    fields.update(shallow=shallow, target_alias=target_alias)  # what loading made of them
+    return MirrorSettings(sources=tuple(sources), target_config_file=producer_config,
+                          target=target, warnings=tuple(warnings), **fields)
 
 
 def _shallow_key(path: str, value: str | None, problems: list[str]) -> bool:
