@@ -4,6 +4,7 @@ stop everything when one stream fails, status lines with the lag of that moment.
 
 from __future__ import annotations
 
+import io
 import queue
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from tests.helpers.cluster_fakes import FakeCluster, FakeClusters, FakeGroups, settings_for
 
 from kmirror.mirror.jobs import Scheduler
@@ -178,3 +180,38 @@ def test_a_slow_lag_refresh_does_not_hold_the_loop(watch: Any) -> None:
     release.set()
     w.supervisor._on_signal(signal.SIGTERM, None)
     w.wait()
+
+
+class FakeLive:
+    """rich's Live as the watch loop uses it: each update rendered to text."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    def update(self, renderable: Any, refresh: bool) -> None:
+        console = Console(record=True, width=120, file=io.StringIO())
+        console.print(renderable)
+        self.frames.append(console.export_text())
+
+
+def test_the_live_view_shows_the_table_and_the_catch_up_progress(watch: Any) -> None:
+    w = watch(until_caught_up=True)
+    w.supervisor.status_interval_s = 0.2
+    live = FakeLive()
+    w.streams.append(Stream("kmirror-stream-0-0"))
+    w.scheduler.start()
+    w.reports.put(StreamReport("source", 0, records=30, by_topic={"orders": [30, 3_000]},
+                               positions={("orders", 0): 30}))
+    thread = threading.Thread(target=w.supervisor.watch, args=(w.streams, w.reports, live, w.lag))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not any("30 records mirrored" in frame for frame in live.frames):
+        assert time.monotonic() < deadline, live.frames
+        time.sleep(0.05)
+    w.supervisor._on_signal(signal.SIGTERM, None)
+    thread.join(10)
+    frame = next(f for f in live.frames if "30 records mirrored" in f)
+    assert "kmirror: 30 records mirrored, 1 stream(s) running" in frame
+    assert "orders" in frame
+    # Goals 100 + 50 less the positions at the first lag refresh (30 acknowledged by then).
+    assert "30/120 records to catch up" in frame
