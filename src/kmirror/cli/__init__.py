@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not verbose:
         # The client's own connection errors ("FAIL [rdkafka#...]") repeat what kmirror then
-        # says in one line with advice (kmirror.kafka.admin.ConnectionErrors); --verbose shows
+        # says in one line with advice (kmirror.kafka.connection.ConnectionErrors); --verbose shows
         # them.
         logging.getLogger("kmirror.librdkafka").setLevel(logging.CRITICAL)
     secrets.install()

@@ -28,6 +28,7 @@ from confluent_kafka.admin import (
 from kmirror.errors import AccessDenied, ClusterUnreachable, MirrorError
 from kmirror.kafka.acls import acl_line
 from kmirror.kafka.client_errors import translated
+from kmirror.kafka.connection import ConnectionErrors, wait_for_metadata
 
 _QUIET = {"log_level": 0}
 # The client reports a config entry's source as a plain int, not as the ConfigSource enum.
@@ -38,64 +39,6 @@ _log = logging.getLogger("kmirror.librdkafka")
 def client_logger() -> logging.Logger:
     """The logger librdkafka's messages are routed to (instead of raw stderr)."""
     return _log
-
-
-# What a connection error from librdkafka means, and what to do: (pattern, advice).
-_DIAGNOSES: tuple[tuple[str, str], ...] = (
-    ("SASL authentication error", "authentication failed: check sasl.username and "
-     "sasl.password (and that sasl.mechanism is one the listener enables)"),
-    ("certificate verify failed", "the broker's certificate is not trusted: point "
-     "ssl.ca.location at the CA certificate that signed it (PEM)"),
-    ("alert bad certificate", "the broker refused the TLS handshake for want of a trusted client "
-     "certificate: set ssl.certificate.location and ssl.key.location (a certificate its "
-     "truststore accepts)"),
-    ("alert certificate required", "the broker requires a client certificate: set "
-     "ssl.certificate.location and ssl.key.location"),
-    ("unknown CA", "the broker does not trust the client certificate: use one signed by a CA "
-     "in the broker's truststore"),
-    ("SSL handshake failed", "the TLS handshake failed: check security.protocol and the ssl.* "
-     "settings"),
-    ("Unsupported SASL mechanism", "the listener does not enable this sasl.mechanism"),
-)
-
-
-class ConnectionErrors:
-    """Collects a client's connection errors (its error_cb) and explains the first that
-    has a known cause, so a wrong password fails at once with advice, not after a timeout."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __call__(self, error: KafkaError) -> None:
-        if len(self.seen) < 20:
-            self.seen.append(error.str())
-
-    def diagnosis(self) -> str | None:
-        """'what failed: what to do', from the errors seen so far, or None."""
-        for text in self.seen:
-            for pattern, advice in _DIAGNOSES:
-                if pattern in text:
-                    return advice
-        return None
-
-
-def wait_for_metadata(client: Any, errors: ConnectionErrors, timeout_s: float,
-                      where: str) -> Any:
-    """``client.list_topics`` retried in short slices until it answers; raises
-    ClusterUnreachable ("``where``: the diagnosis") as soon as a known cause shows, or
-    KafkaException after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            return client.list_topics(timeout=max(0.1, min(2.0, remaining)))
-        except KafkaException:
-            client.poll(0)  # serves error_cb
-            cause = errors.diagnosis()
-            if cause is not None:
-                raise ClusterUnreachable(f"{where}: {cause}") from None
-            if time.monotonic() >= deadline:
-                raise
 
 
 def probe_cluster(bootstrap_servers: str, timeout_s: float) -> str:

@@ -23,8 +23,9 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from kmirror.errors import AccessDenied, BadInputError, ClusterUnreachable
 from kmirror.kafka.acls import acl_line
-from kmirror.kafka.admin import ConnectionErrors, client_logger, wait_for_metadata
+from kmirror.kafka.admin import client_logger
 from kmirror.kafka.client_errors import COORDINATOR_NOT_READY, code_of, retriable, translated
+from kmirror.kafka.connection import ConnectionErrors, wait_for_metadata
 from kmirror.kafka.group_records import GroupMember, GroupView, Key
 
 TIMESTAMP_READ_TIMEOUT_S = 15.0

@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from kmirror.errors import AccessDenied, BadInputError, ClusterUnreachable, KmirrorError
 from kmirror.kafka.acls import acl_line
-from kmirror.kafka.admin import ConnectionErrors, client_logger, wait_for_metadata
+from kmirror.kafka.admin import client_logger
 from kmirror.kafka.client_errors import (
     GROUP_ACTIVE,
     code_of,
@@ -34,6 +34,7 @@ from kmirror.kafka.client_errors import (
     translated,
     worth_waiting,
 )
+from kmirror.kafka.connection import ConnectionErrors, wait_for_metadata
 from kmirror.kafka.group_records import GroupState, Key
 from kmirror.kafka.scan import read_to_end
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kmirror.kafka.acls import acl_line, hidden_topics_hint, principal_of
-from kmirror.kafka.admin import ConnectionErrors
+from kmirror.kafka.connection import ConnectionErrors
 from kmirror.local import security
 
 
