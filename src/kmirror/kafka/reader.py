@@ -8,8 +8,9 @@ one. ``on_revoke`` runs while the partitions are still ours: the loop drains and
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -17,7 +18,48 @@ from kmirror.errors import MirrorError
 from kmirror.kafka.admin import client_logger
 
 Key = tuple[str, int]
-PartitionsCallback = Callable[[list[Key]], None]
+Headers = list[tuple[str, bytes | None]]
+# A record as the mirror sees it (a plain tuple: built once per record, so it must be cheap):
+# (topic, partition, offset, key, value, headers or None, timestamp in ms).
+SourceRecord = tuple[str, int, int, bytes | None, bytes | None, Headers | None, int]
+
+
+@dataclass(frozen=True)
+class ConsumeError:
+    """An error the consumer reported in place of a record."""
+
+    topic: str | None  # None: not about one partition
+    partition: int
+    text: str
+    fatal: bool
+    # The position is out of range (or missing) and librdkafka did not reset it, as asked
+    # (auto.offset.reset=error): the caller decides where to go on (mirror/source_gaps.py).
+    offset_reset: bool
+
+
+class GroupListener(Protocol):
+    """Told of assignment changes; called from inside ``poll_batch`` (the consumer's thread)."""
+
+    def before_assign(self, keys: list[Key]) -> tuple[set[Key], Mapping[Key, int]]:
+        """Newly assigned partitions: returns those to hold (assigned but paused, never handed
+        to ``assigned``: a re-created topic) and where others start when not at the group's
+        committed offset (a topic new since its lineage; --exactly-once: the position stored
+        in the target with the last transaction)."""
+        ...
+
+    def assigned(self, keys: list[Key]) -> None:
+        """Partitions now ours (the held ones left out)."""
+        ...
+
+    def revoked(self, keys: list[Key]) -> None:
+        """Partitions about to go: still ours during the call (drain and commit here)."""
+        ...
+
+    def lost(self, keys: list[Key]) -> None:
+        """Partitions someone else may own already: never commit for them."""
+        ...
+
+
 _log = logging.getLogger("kmirror.reader")
 _COMMIT_RETRY_LATER = (
     KafkaError._WAIT_COORD, KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
@@ -29,29 +71,21 @@ _COMMIT_RETRY_LATER = (
 class SourceReader:
     """A consumer of one source cluster in the mirror's group."""
 
-    def __init__(
-        self,
-        settings: Mapping[str, str],
-        label: str,
-        on_assign: PartitionsCallback,
-        on_revoke: PartitionsCallback,
-        on_lost: PartitionsCallback,
-    ) -> None:
+    def __init__(self, settings: Mapping[str, str], label: str) -> None:
         self.label = label
         self.fatal: str | None = None
-        self._on_assign, self._on_revoke, self._on_lost = on_assign, on_revoke, on_lost
+        self._listener: GroupListener | None = None
         self._consumer = Consumer(
             {**settings, "logger": client_logger(), "error_cb": self._on_error}
         )
         self._subscription: list[str] = []
+        self._held: list[Any] = []  # messages after an error, returned by the next poll
         self._closed = False
-        self.pause_on_assign = False
-        # Called first with newly assigned partitions; returns those to hold (assigned but
-        # paused, never handed to on_assign: a re-created topic) and where others start when
-        # not at the group's committed offset (a topic new since its lineage; --exactly-once:
-        # the position stored in the target with the last transaction).
-        self.before_assign: Callable[[list[Key]], tuple[set[Key], Mapping[Key, int]]] | None = (
-            None)
+        self.pause_on_assign = False  # (the batch path: the consumer never fetches)
+
+    def bind(self, listener: GroupListener) -> None:
+        """Who is told of assignment changes (before the first ``subscribe``)."""
+        self._listener = listener
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -89,11 +123,12 @@ class SourceReader:
         return True
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        assert self._listener is not None
         keys = [(tp.topic, tp.partition) for tp in partitions]
         held: set[Key] = set()
         starts: Mapping[Key, int] = {}
-        if self.before_assign is not None and partitions:
-            held, starts = self.before_assign(keys)
+        if partitions:
+            held, starts = self._listener.before_assign(keys)
             for tp in partitions:
                 tp.offset = starts.get((tp.topic, tp.partition), tp.offset)
         if partitions and (held or starts or self.pause_on_assign):
@@ -107,28 +142,46 @@ class SourceReader:
                       if self.pause_on_assign or (tp.topic, tp.partition) in held]
             if paused:
                 consumer.pause(paused)
-        self._on_assign([k for k in keys if k not in held])
+        self._listener.assigned([k for k in keys if k not in held])
 
     def _revoked(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._on_revoke([(tp.topic, tp.partition) for tp in partitions])
+        assert self._listener is not None
+        self._listener.revoked([(tp.topic, tp.partition) for tp in partitions])
 
     def _lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._on_lost([(tp.topic, tp.partition) for tp in partitions])
+        assert self._listener is not None
+        self._listener.lost([(tp.topic, tp.partition) for tp in partitions])
 
-    def poll_batch(self, max_records: int, timeout_s: float) -> list[Any]:
-        """Up to ``max_records`` records: what is ready now, else wait for the first one.
+    def poll_batch(self, max_records: int, timeout_s: float
+                   ) -> tuple[list[SourceRecord], ConsumeError | None]:
+        """Up to ``max_records`` records in consume order, and the error that came after them
+        (None usually). Records after an error stay for the next call, so records and errors
+        reach the caller in the order the consumer reported them.
 
-        ``consume(n, t)`` alone would wait the full timeout for a short tail; this returns as
-        soon as anything arrives, so latency stays low at low rates.
+        What is ready now is returned at once, else this waits for the first message:
+        ``consume(n, t)`` alone would wait the full timeout for a short tail, so latency stays
+        low at low rates.
         """
-        consumer = self._consumer
-        batch: list[Any] = consumer.consume(max_records, 0)
+        batch = self._held
         if batch:
-            return batch
-        first = consumer.poll(timeout_s)
-        if first is None:
-            return []
-        return [first, *consumer.consume(max_records - 1, 0)]
+            self._held = []
+        else:
+            consumer = self._consumer
+            batch = consumer.consume(max_records, 0)
+            if not batch:
+                first = consumer.poll(timeout_s)
+                if first is None:
+                    return [], None
+                batch = [first, *consumer.consume(max_records - 1, 0)]
+        records = [(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
+                    m.timestamp()[1]) for m in batch if m.error() is None]
+        if len(records) == len(batch):
+            return records, None
+        for index, message in enumerate(batch):  # (rare: an error among the messages)
+            if message.error() is not None:
+                self._held = batch[index + 1:]
+                return records[:index], self._error_of(message)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def pause(self, keys: Iterable[Key]) -> None:
         """Stop fetching these partitions (prefetched records are discarded and refetched)."""
@@ -224,18 +277,14 @@ class SourceReader:
         return out
 
     @staticmethod
-    def is_offset_reset(message: Any) -> bool:
-        """True for the error librdkafka reports instead of resetting an out-of-range (or
-        missing) position itself (``auto.offset.reset=error``)."""
+    def _error_of(message: Any) -> ConsumeError:
+        """A consumed message's error, translated."""
         error = message.error()
-        return error is not None and error.code() == KafkaError._AUTO_OFFSET_RESET
-
-    def error_of(self, message: Any) -> tuple[str, bool] | None:
-        """A consumed message's error as (text, fatal), or None for a record."""
-        error = message.error()
-        if error is None:
-            return None
-        return error.str(), bool(error.fatal()) or error.code() == KafkaError._FATAL
+        return ConsumeError(
+            message.topic() or None, message.partition() if message.topic() else -1,
+            error.str(), bool(error.fatal()) or error.code() == KafkaError._FATAL,
+            error.code() == KafkaError._AUTO_OFFSET_RESET,
+        )
 
     def close(self) -> None:
         """Leave the group (revocation callbacks run first)."""

@@ -12,8 +12,8 @@ from typing import Any
 from kmirror.config import secrets
 from kmirror.config.settings import MirrorSettings
 from kmirror.errors import KmirrorError
+from kmirror.mirror.assembly import open_stream
 from kmirror.mirror.report import StreamReport
-from kmirror.mirror.stream import MirrorStream
 
 _PR_SET_PDEATHSIG = 1
 
@@ -42,16 +42,7 @@ def stream_main(
     signal.signal(signal.SIGINT, on_signal)
     source = settings.sources[source_index]
     try:
-        kind = MirrorStream
-        if settings.exactly_once:
-            from kmirror.mirror.exactly_once import ExactlyOnceStream
-
-            kind = ExactlyOnceStream
-        if settings.shallow:
-            from kmirror.mirror.shallow import ShallowStream  # its protocol layer costs 0.3 s
-
-            kind = ShallowStream
-        stream = kind(
+        stream = open_stream(
             settings, source, stream_index, reports.put, lambda: stop["requested"] > 0
         )
         code = stream.run()

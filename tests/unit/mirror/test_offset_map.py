@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kmirror.mirror.shallow import OffsetMap
+from kmirror.mirror.paths.batch_state import OffsetMap
 
 
 def test_every_record_of_a_forwarded_batch_maps_exactly() -> None:

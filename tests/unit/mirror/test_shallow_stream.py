@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from tests.unit.kafka.test_batches import ControlType, control, data
 
+from kmirror.kafka.admin import Admin
 from kmirror.kafka.batches import iter_batches
 from kmirror.kafka.raw_io import FetchedPartition, KafkaCode, ProduceResult, WireError
-from kmirror.kafka.writer import AckSink, SendFailure
+from kmirror.kafka.writer import AckSink, SendFailure, TargetWriter
 from kmirror.mirror.offset_syncs import SyncRecorder
 from kmirror.mirror.partitions import Partitions
+from kmirror.mirror.paths import Loop
+from kmirror.mirror.paths.batch import BatchPath
 from kmirror.mirror.report import StreamReport
-from kmirror.mirror.shallow import OffsetMap, ShallowStream, _Partition
 from kmirror.mirror.tracker import OffsetTracker
 
 KEY = ("t", 0)
@@ -43,6 +46,12 @@ class FakeTarget:
 
     def in_flight(self, node_id: int | None = None) -> int:
         return len(self.sent)
+
+    def init_producer_id(self) -> tuple[int, int]:
+        return PRODUCER
+
+    def metadata(self, topics: Any) -> Any:
+        return SimpleNamespace(leaders={(t, KEY[1]): NODE for t in topics})
 
     def answer(self, error: str | None = None, base_offset: int = 0) -> bytes:
         """Answer the oldest request for KEY; returns the batch it carried."""
@@ -84,34 +93,64 @@ class FakeWriter:
         pass
 
 
-def _assigned(*keys: tuple[str, int]) -> Partitions:
-    parts = Partitions()
-    parts.assign(keys)
-    return parts
+@dataclass
+class FakeReader:
+    pause_on_assign: bool = False
 
 
-def _stream(position: int = 100) -> tuple[ShallowStream, FakeTarget, FakeWriter]:
-    stream = ShallowStream.__new__(ShallowStream)  # no clients: the parts under test only
-    target, writer = FakeTarget(), FakeWriter()
-    stream.__dict__.update(
-        tracker=OffsetTracker(), parts=_assigned(KEY), stats=StreamReport("src", 0),
-        writer=writer,
-        dst=target, batch_parts={KEY: _Partition(KEY, position)}, _dst_leaders={KEY: NODE},
-        _producer=PRODUCER, _new_producer_id=False, _requests=0, offset_map=OffsetMap(),
-        batches=Counter(), _warned={}, isolation=0, label="source", target_topic=str,
-        _from_target={}, syncs=SyncRecorder("src", str, lambda keys: {}, SYNCS.append),
-    )
-    stream.tracker.track(*KEY).consumed(position - 1)
-    return stream, target, writer
+@dataclass
+class FakeLoop:
+    """The stream's side of the Loop protocol (mirror/paths/__init__.py)."""
+
+    tracker: OffsetTracker = field(default_factory=OffsetTracker)
+    parts: Partitions = field(default_factory=Partitions)
+    stats: StreamReport = field(default_factory=lambda: StreamReport("src", 0))
+    reader: FakeReader = field(default_factory=FakeReader)
+    syncs: SyncRecorder = field(
+        default_factory=lambda: SyncRecorder("src", str, lambda keys: {}, SYNCS.append))
+    label: str = "source"
+    index: int = 0
+    reset_to_earliest: bool = True
+    error: str | None = None
+
+    def target_topic(self, topic: str) -> str:
+        return topic
+
+    def count(self, topic: str, records: int, size_bytes: int) -> None:
+        self.stats.records += records
+
+    def check_failures(self) -> None:
+        pass
 
 
-def _fetch(stream: ShallowStream, *raw: bytes) -> None:
+@dataclass
+class FakeAdmin:
+    def topic_config(self, topics: list[str], name: str) -> dict[str, str]:
+        return {}
+
+
+def _stream(position: int = 100) -> tuple[BatchPath, FakeTarget, FakeWriter]:
+    """A batch path over fakes, with partition KEY assigned at ``position``."""
+    target, writer, loop = FakeTarget(), FakeWriter(), FakeLoop()
+    path = BatchPath(cast(Loop, loop), cast(TargetWriter, writer), cast(Admin, FakeAdmin()),
+                     io=None, src=target, dst=target, max_wait_ms=500, fetch_max_bytes=1 << 20,
+                     partition_max_bytes=1 << 20, isolation=0)
+    assert loop.reader.pause_on_assign  # (the consumer never fetches on this path)
+    path.start()
+    loop.parts.assign([KEY])
+    loop.tracker.mark_committed({KEY: position})
+    path.assigned([KEY])
+    path._refresh_metadata()  # (the fake target leads KEY on NODE)
+    return path, target, writer
+
+
+def _fetch(stream: BatchPath, *raw: bytes) -> None:
     part = stream.batch_parts[KEY]
     stream._take_batches(part, FetchedPartition(
         KEY[0], KEY[1], part.position, None, b"".join(raw), [], 0, 0))
 
 
-def _send_all(stream: ShallowStream) -> None:
+def _send_all(stream: BatchPath) -> None:
     while stream._send_batches():
         pass
 
@@ -122,8 +161,8 @@ def _sequence(batch: bytes) -> int:
     return parsed.base_sequence
 
 
-def _commit_offset(stream: ShallowStream) -> int | None:
-    return stream.tracker.track(*KEY).commit_offset()
+def _commit_offset(stream: BatchPath) -> int | None:
+    return stream.loop.tracker.track(*KEY).commit_offset()
 
 
 def test_batches_go_whole_in_order_and_commits_follow_acknowledgements() -> None:
@@ -142,7 +181,7 @@ def test_batches_go_whole_in_order_and_commits_follow_acknowledgements() -> None
     assert stream.batches == Counter(whole=2)
     # And the offset sync says where the last record went, the two batches one run
     SYNCS.clear()
-    stream.syncs.sync()
+    stream.loop.syncs.sync()
     [sync] = SYNCS
     assert (sync.upstream, sync.downstream, sync.run_upstream, sync.run_downstream) == (
         104, 14, 100, 10)

@@ -1,6 +1,6 @@
-"""``--exactly-once``: a stream whose records and source positions commit atomically in the target.
+"""``--exactly-once``: records and source positions commit atomically in the target.
 
-Differences from the default stream (``MirrorStream``):
+The record path with these acknowledgements instead of checkpoints:
 
 - Writes go through ``TransactionalWriter``: one transaction open per owned partition.
 - A partition starts at the position stored in the target with its last committed transaction
@@ -17,41 +17,35 @@ Differences from the default stream (``MirrorStream``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from kmirror.errors import MirrorError
-from kmirror.kafka.reader import Key
 from kmirror.kafka.txn_writer import Fenced, TransactionAborted, TransactionalWriter
-from kmirror.mirror.stream import MirrorStream
+from kmirror.mirror.partitions import Key
+from kmirror.mirror.paths import Loop
 
 _log = logging.getLogger("kmirror.exactly_once")
 
 
-class ExactlyOnceStream(MirrorStream):
-    """A mirror stream writing in transactions (``--exactly-once``)."""
+class TransactionalAcks:
+    """Acknowledgements by committed transactions (see the module docstring)."""
 
-    def _make_writer(self) -> Any:
-        alias, group = self.source.alias, self.source.group_id
-        return TransactionalWriter(
-            self.settings.target, self.settings.target_admin_settings, "target",
-            transactional_prefix=f"kmirror.{alias}.{group}",
-            positions_group=f"kmirror-positions.{alias}.{group}",
-        )
+    def __init__(self, loop: Loop, writer: TransactionalWriter,
+                 ensure_target_topics: Callable[[list[Key]], None],
+                 rewind: Callable[[Key, int], None]) -> None:
+        self.loop, self.writer = loop, writer
+        self._ensure_target_topics = ensure_target_topics
+        self._rewind = rewind  # the record path reads a partition again from an offset
 
     def _target(self, key: Key) -> Key:
-        return (self.target_topic(key[0]), key[1])
+        return (self.loop.target_topic(key[0]), key[1])
 
     # --- ownership ----------------------------------------------------------------------------
 
-    def _explicit_starts(self, keys: list[Key]) -> dict[Key, int]:
+    def start_offsets(self, keys: list[Key]) -> dict[Key, int]:
         """Claim the partitions (fencing earlier owners) and start where they stopped: the
         target's stored position wins over the source group's (advisory) offset."""
-        return {**self._start_positions(keys), **super()._explicit_starts(keys)}
-
-    def _start_positions(self, keys: list[Key]) -> dict[Key, int]:
-        """Claim the partitions (fencing earlier owners) and read where they stopped."""
         if not keys:
             return {}
         self._ensure_target_topics(keys)
@@ -63,73 +57,75 @@ class ExactlyOnceStream(MirrorStream):
         stored = self.writer.stored_positions([self._target(k) for k in keys])
         return {k: stored[self._target(k)] for k in keys if self._target(k) in stored}
 
-    def _revoked(self, keys: list[Key]) -> None:
-        super()._revoked(keys)  # drains and commits (transactions included)
-        self.writer.release([self._target(k) for k in keys])
-
-    def _lost(self, keys: list[Key]) -> None:
-        # Someone else may own them already: their open transactions are aborted, not
-        # committed (the new owner fenced them anyway).
-        self.writer.release([self._target(k) for k in keys], abort=True)
-        super()._lost(keys)
+    def released(self, keys: list[Key], lost: bool) -> None:
+        """Revoked partitions (after their last commit) give up their producers; lost ones have
+        their open transactions aborted, not committed (the new owner fenced them anyway)."""
+        self.writer.release([self._target(k) for k in keys], abort=lost)
 
     # --- committing ---------------------------------------------------------------------------
 
-    def _drain(self, timeout_s: float) -> None:
+    def sent(self, last_timestamp_ms: int) -> None:
+        """Records count once their transaction commits: nothing to note now."""
+
+    def serve(self) -> None:
+        """Nothing settles between commits."""
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait for every open transaction's records to be written."""
         self.writer.flush(timeout_s)
 
-    def _commit(self, keys: Any = None) -> None:
+    def settle(self, keys: Iterable[Key] | None, timeout_s: float) -> None:
+        """Commit the transactions of these partitions (default all) with their next source
+        offsets; aborted ones are mirrored again from their last committed position."""
+        loop = self.loop
         wanted = None if keys is None else set(keys)
         positions: dict[Key, int] = {}
         sources: dict[Key, Key] = {}
-        may_send = self.parts.may_send  # (not stopped, suspended or refused)
-        for key, track in self.tracker.tracks.items():
+        may_send = loop.parts.may_send  # (not stopped, suspended or refused)
+        for key, track in loop.tracker.tracks.items():
             if ((wanted is None or key in wanted) and may_send(key) and track.pending
                     and track.failed_offset is None):
                 positions[self._target(key)] = track.highest + 1
                 sources[self._target(key)] = key
-        if positions:
-            try:
-                committed = self.writer.commit(positions)
-            except TransactionAborted as exc:
-                self._rewind([sources[k] for k in exc.keys if k in sources])
-                committed = [k for k in positions if k not in exc.keys]
-            except Fenced as exc:
-                raise MirrorError(str(exc)) from exc
-            for target in committed:
-                self.tracker.tracks[sources[target]].acked_all()
-            self._record_committed_runs(sources)
-        # The source group's offsets follow (advisory: the target's positions are the truth).
-        self._commit_source_offsets(keys)
+        if not positions:
+            return
+        try:
+            committed = self.writer.commit(positions)
+        except TransactionAborted as exc:
+            self._rewind_all([sources[k] for k in exc.keys if k in sources])
+            committed = [k for k in positions if k not in exc.keys]
+        except Fenced as exc:
+            raise MirrorError(str(exc)) from exc
+        for target in committed:
+            loop.tracker.tracks[sources[target]].acked_all()
+        self._record_committed_runs(sources)
 
     def _record_committed_runs(self, sources: Mapping[Key, Key]) -> None:
         """Offset syncs from the committed transactions' delivery reports (exact offsets)."""
         runs, self.writer.committed_runs = self.writer.committed_runs, {}
-        if self.syncs is None:
+        syncs = self.loop.syncs
+        if syncs is None:
             return
         for target, (first_up, first_down, last_up, last_down, records) in runs.items():
             source = sources.get(target)
             if source is None:
                 continue
             one_to_one = last_up - first_up == last_down - first_down == records - 1
-            self.syncs.exact_pair(source, last_up, last_down,
-                                  run=(first_up, first_down) if one_to_one else (-1, -1))
-        self.syncs.sync()
+            syncs.exact_pair(source, last_up, last_down,
+                             run=(first_up, first_down) if one_to_one else (-1, -1))
+        syncs.sync()
 
-    def _rewind(self, keys: list[Key]) -> None:
+    def _rewind_all(self, keys: list[Key]) -> None:
         """Mirror these partitions again from their last committed position."""
-        gone = set(keys)
-        self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
+        loop = self.loop
         stored = self.writer.stored_positions([self._target(k) for k in keys])
         for key in keys:
-            position = stored.get(self._target(key), self.tracker.committed.get(key, 0))
-            self.tracker.track(*key).rewound_to(position)
-            self.reader.seek(key, position)
+            position = stored.get(self._target(key), loop.tracker.committed.get(key, 0))
+            loop.tracker.track(*key).rewound_to(position)
+            self._rewind(key, position)
             _log.warning("%s, topic %s partition %d: transaction aborted; mirroring again from "
-                         "offset %d", self.label, key[0], key[1], position)
+                         "offset %d", loop.label, key[0], key[1], position)
 
-    def _shutdown(self) -> int:
-        try:
-            return super()._shutdown()
-        finally:
-            self.writer.close()
+    def close(self) -> None:
+        """Close the transactional producers (idempotent)."""
+        self.writer.close()

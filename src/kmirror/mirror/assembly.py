@@ -1,0 +1,127 @@
+"""Putting one stream together: its clients and the delivery path its settings ask for.
+
+This is the only place that chooses a mode. The stream (mirror/stream.py) runs the same loop
+whatever the path; the path is composed here:
+
+| settings                   | writer                         | path                          |
+|----------------------------|--------------------------------|-------------------------------|
+| (default)                  | TargetWriter, checkpoints      | RecordPath + CheckpointAcks   |
+| --message.handler          | TargetWriter, per record       | RecordPath + RecordAcks       |
+| --exactly-once             | TransactionalWriter            | RecordPath + TransactionalAcks|
+| --shallow                  | TargetWriter, per record       | BatchPath (records fall back) |
+
+Checkpoint acknowledgements (kmirror/kafka/writer.py) are used unless a handler may send a
+record elsewhere or several times, or the writer only carries the batches --shallow cannot
+forward whole: then each record's report is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from kmirror.config.settings import MirrorSettings, SourceCluster
+from kmirror.kafka.admin import Admin
+from kmirror.kafka.reader import SourceReader
+from kmirror.kafka.scan import locate_records
+from kmirror.kafka.txn_writer import TransactionalWriter
+from kmirror.kafka.writer import SyncWriter, TargetWriter
+from kmirror.mirror.handler import MessageHandler, load_handler
+from kmirror.mirror.partitions import Key
+from kmirror.mirror.paths import Path
+from kmirror.mirror.paths.acks import CheckpointAcks, RecordAcks
+from kmirror.mirror.paths.record import RecordPath
+from kmirror.mirror.paths.transactional import TransactionalAcks
+from kmirror.mirror.report import StreamReport
+from kmirror.mirror.stream import MirrorStream, StreamClients, source_label, topic_selection
+from kmirror.topics.lineage import LineageGuard
+from kmirror.topics.lineage_store import TargetLineageStore
+from kmirror.topics.naming import OFFSET_SYNCS_TOPIC
+from kmirror.topics.plan import TopicSync
+
+
+def open_stream(settings: MirrorSettings, source: SourceCluster, stream_index: int,
+                report: Callable[[StreamReport], None],
+                should_stop: Callable[[], bool]) -> MirrorStream:
+    """Stream ``stream_index`` of ``source``, with its clients open."""
+    label = source_label(source)
+    rename = topic_selection(settings, source).target_topic
+    target_admin = Admin(settings.target_admin_settings, "target")
+    source_admin = Admin(source.admin_settings, label)
+    lineage = LineageGuard(
+        source_admin, target_admin,
+        TargetLineageStore(settings.target_admin_settings, target_admin),
+        source_cluster=source_admin.cluster_id, source_alias=source.alias, label=label,
+        target_label=f"target cluster ({settings.target['bootstrap.servers']})",
+        rename=rename, recreate_target=settings.recreate_target_topics,
+    )
+    handler = (load_handler(settings.message_handler, settings.message_handler_args)
+               if settings.message_handler else None)
+    writer = _writer(settings, source, per_record_acks=handler is not None or settings.shallow)
+    sync_writer = None
+    if settings.emit_offset_syncs:
+        sync_writer = SyncWriter(
+            {**settings.target, "client.id": f"kmirror-{source.alias}-{stream_index}"},
+            OFFSET_SYNCS_TOPIC)
+        if writer.per_record_acks and handler is None:
+            writer.last_acked = {}  # (exact pairs from acknowledgements)
+    clients = StreamClients(
+        reader=SourceReader(_consumer_settings(source, stream_index), label),
+        writer=writer,
+        target_admin=target_admin,
+        topics=TopicSync(source_admin, target_admin, settings.replication_factor,
+                         rename=rename),
+        lineage=lineage,
+        sync_writer=sync_writer,
+    )
+    return MirrorStream(settings, source, stream_index, report, should_stop, clients,
+                        partial(_path, handler=handler, target_admin=target_admin))
+
+
+def _consumer_settings(source: SourceCluster, stream_index: int) -> dict[str, str]:
+    client = {**source.client, "auto.offset.reset": "error",
+              "client.id": f"kmirror-{source.alias}-{stream_index}"}
+    if "group.instance.id" in client:
+        # Static membership: one id per stream (one id shared by several streams would
+        # fence them against each other). After a kill -9 the broker refuses the id until
+        # the old member's session expires (a fatal error, reported), so it does not
+        # shorten restarts after crashes.
+        client["group.instance.id"] = f"{client['group.instance.id']}-{stream_index}"
+    return client
+
+
+def _writer(settings: MirrorSettings, source: SourceCluster,
+            per_record_acks: bool) -> TargetWriter | TransactionalWriter:
+    if settings.exactly_once:
+        alias, group = source.alias, source.group_id
+        return TransactionalWriter(
+            settings.target, settings.target_admin_settings, "target",
+            transactional_prefix=f"kmirror.{alias}.{group}",
+            positions_group=f"kmirror-positions.{alias}.{group}",
+        )
+    return TargetWriter(settings.target, settings.num_producers, "target",
+                        per_record_acks=per_record_acks)
+
+
+def _path(stream: MirrorStream, handler: MessageHandler | None,
+          target_admin: Admin) -> Path:
+    """The delivery path of ``stream`` (see the table in the module docstring)."""
+    settings, source, writer = stream.settings, stream.source, stream.writer
+    if settings.shallow:
+        from kmirror.mirror.paths.batch import batch_path  # its protocol layer costs 0.3 s
+
+        assert isinstance(writer, TargetWriter)
+        return batch_path(stream, settings, source, writer, target_admin)
+    if isinstance(writer, TransactionalWriter):
+        record: RecordPath | None = None
+
+        def rewind(key: Key, offset: int) -> None:
+            assert record is not None
+            record.rewind(key, offset)
+
+        acks = TransactionalAcks(stream, writer, stream.ensure_target_topics, rewind)
+        record = RecordPath(stream, acks, handler, source.alias, settings.target_alias)
+        return record
+    plain = (RecordAcks(stream, writer) if writer.per_record_acks
+             else CheckpointAcks(stream, writer, partial(locate_records, source.admin_settings)))
+    return RecordPath(stream, plain, handler, source.alias, settings.target_alias)
