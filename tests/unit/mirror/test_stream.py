@@ -107,6 +107,24 @@ def test_a_refused_record_stops_the_stream_by_default(tmp_path: Path) -> None:
     assert reader.closed
 
 
+def test_a_revocation_drains_commits_and_drops_what_waits(tmp_path: Path) -> None:
+    reader, writer = _reader(p0=4, p1=4), FakeWriter(capacity=3, auto=False)
+    h = harness(settings_for(tmp_path), reader, writer)
+    h.turn()  # 3 sent, the rest waits: the queue is full
+    # When partition 0 is revoked
+    reader.to_revoke = [A0]
+    writer.auto = True
+    h.stream.revoked([A0])
+    # Then what was sent for it was acknowledged and committed, and it is let go
+    assert reader.commits[-1][A0] == 3
+    assert h.stream.parts.get(A0) is None and A0 not in h.stream.tracker.tracks
+    # And records waiting for it are not sent any more; partition 1's are
+    for _ in range(4):
+        h.turn()
+    assert [o for o, _ in writer.written[A0]] == [0, 1, 2]
+    assert [o for o, _ in writer.written[A1]] == [0, 1, 2, 3]
+
+
 def test_a_consumer_error_after_records_waits_for_them(tmp_path: Path) -> None:
     # Given a warning the consumer reports (not fatal)
     reader, writer = _reader(p0=2), FakeWriter()

@@ -50,6 +50,9 @@ class RecordPath:
         self._backpressure = False
         self._pending: list[SourceRecord] = []  # polled but not yet sent (the queue was full)
         self._pending_error: ConsumeError | None = None  # reported after the records pending
+        # Partitions whose polled records were dropped unsent: the consumer's position is past
+        # them, so it must not move their tracks (sync_positions) until they are read again.
+        self._dropped: set[Key] = set()
         self._next_bp_report = 0.0
 
     # --- the Path protocol --------------------------------------------------------------------
@@ -74,6 +77,7 @@ class RecordPath:
             start = loop.tracker.next_to_read(key)
             if start is not None and not loop.parts.is_stopped(key):
                 loop.reader.seek(key, start)
+                self._dropped.discard(key)
         if self._backpressure:
             loop.reader.pause(keys)
         else:
@@ -84,11 +88,15 @@ class RecordPath:
         from the committed offset by whoever mirrors them next)."""
         gone = set(keys)
         if gone and self._pending:
-            self._pending = [r for r in self._pending if (r[0], r[1]) not in gone]
+            kept = [r for r in self._pending if (r[0], r[1]) not in gone]
+            if len(kept) < len(self._pending):
+                self._dropped.update(gone.intersection((r[0], r[1]) for r in self._pending))
+            self._pending = kept
 
     def let_go(self, keys: list[Key]) -> None:
         """Forget what waits for these partitions."""
         self.drop(keys)
+        self._dropped.difference_update(keys)
 
     def released(self, keys: list[Key], lost: bool) -> None:
         """Hand over to the acknowledgements (transactions release their producers)."""
@@ -98,6 +106,7 @@ class RecordPath:
         """Read ``key`` again from ``offset`` (an aborted transaction)."""
         self.drop([key])
         self.loop.reader.seek(key, offset)
+        self._dropped.discard(key)
 
     def step(self, now: float) -> bool:
         """Send what waits, poll and send more, serve acknowledgements; True while the target
@@ -136,9 +145,9 @@ class RecordPath:
     def sync_positions(self) -> None:
         """Move idle partitions past records the consumer skipped (transaction markers,
         aborted records): without this a transactional partition would never look caught up.
-        Only partitions with nothing in flight and nothing waiting to be sent qualify."""
+        Only partitions with nothing in flight and nothing waiting (or dropped) qualify."""
         loop = self.loop
-        waiting = {(r[0], r[1]) for r in self._pending}
+        waiting = {(r[0], r[1]) for r in self._pending} | self._dropped
         tracks = loop.tracker.tracks
         idle = [
             key for key in loop.parts.mirroring
