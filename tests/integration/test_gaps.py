@@ -18,7 +18,15 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from tests.helpers.kafka_io import Clusters, Record, create_topic, end_offsets, produce, read_all
+from tests.helpers.kafka_io import (
+    Clusters,
+    Record,
+    committed,
+    create_topic,
+    end_offsets,
+    produce,
+    read_all,
+)
 from tests.helpers.mirror_run import MirrorProcess, run_mirror, write_config
 
 pytestmark = pytest.mark.integration
@@ -181,6 +189,15 @@ def _wait_for_target(clusters: Clusters, topic: str, records: int, mirror: Mirro
         time.sleep(0.3)
 
 
+def _wait_for_commit(clusters: Clusters, group: str, topic: str, offset: int,
+                     mirror: MirrorProcess) -> None:
+    """Block until the group committed ``offset`` on partition 0 (commits every 5 s)."""
+    deadline = time.monotonic() + 30
+    while committed(clusters.source, group, topic, [0]) != {0: offset}:
+        assert time.monotonic() < deadline, mirror.output()
+        time.sleep(0.3)
+
+
 def test_a_source_topic_created_again_is_detected_and_never_mixed_into_the_old_copy(
     clusters: Clusters, workdir: Path, topic_name: str
 ) -> None:
@@ -234,7 +251,7 @@ def test_a_target_topic_deleted_while_mirroring_is_reported_and_not_created_agai
     mirror = MirrorProcess(args, workdir / "target-deleted.log")
     try:
         _wait_for_target(clusters, topic_name, 300, mirror)
-        time.sleep(6)  # (one offset commit)
+        _wait_for_commit(clusters, f"g-{topic_name}", topic_name, 300, mirror)
         # When someone deletes the target topic and the source gets 200 more records
         _delete_topic(clusters.target, topic_name)
         produce(clusters.source, topic_name,
