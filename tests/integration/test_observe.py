@@ -135,5 +135,11 @@ def test_live_view_on_a_terminal(clusters: Clusters, workdir: Path, topic_name: 
         assert topic_name[:12] in screen, screen
     finally:
         subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=False)
-        time.sleep(3)
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        # (the session ends when kmirror exits; give it 10 s to stop, then kill the session)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and subprocess.run(
+                ["tmux", "has-session", "-t", session], capture_output=True,
+                check=False).returncode == 0:
+            time.sleep(0.2)
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True,
+                       check=False)
