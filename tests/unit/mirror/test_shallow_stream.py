@@ -151,7 +151,7 @@ def _fetch(stream: BatchPath, *raw: bytes) -> None:
 
 
 def _send_all(stream: BatchPath) -> None:
-    while stream._send_batches():
+    while stream.sender.send_batches():
         pass
 
 
@@ -177,8 +177,8 @@ def test_batches_go_whole_in_order_and_commits_follow_acknowledgements() -> None
     assert _commit_offset(stream) == 103
     assert _sequence(target.answer(base_offset=13)) == 3
     assert _commit_offset(stream) == 105
-    assert stream.offset_map.target_offset(KEY, 104) == 14
-    assert stream.batches == Counter(whole=2)
+    assert stream.sender.offset_map.target_offset(KEY, 104) == 14
+    assert stream.sender.batches == Counter(whole=2)
     # And the offset sync says where the last record went, the two batches one run
     SYNCS.clear()
     stream.loop.syncs.sync()
@@ -214,7 +214,7 @@ def test_a_retriable_refusal_of_the_first_batch_resends_it_and_the_next() -> Non
     target.answer("NOT_LEADER_OR_FOLLOWER")
     # The second request's answer (out of sequence after the first failed) is ignored
     target.answer("OUT_OF_ORDER_SEQUENCE_NUMBER")
-    assert not stream._new_producer_id
+    assert not stream.sender.new_producer_id
     stream.batch_parts[KEY].retry_at = 0
     _send_all(stream)
     assert [_sequence(b[KEY]) for b, _ in target.sent] == [0, 3]
@@ -242,7 +242,7 @@ def test_a_batch_too_large_for_the_target_goes_through_the_record_path_in_order(
     # (the refused batch never took sequence numbers on the target: the next starts at 0)
     assert _sequence(target.answer(base_offset=3)) == 0
     assert _commit_offset(stream) == 105
-    assert stream.batches == Counter({"too large": 1, "whole": 1})
+    assert stream.sender.batches == Counter({"too large": 1, "whole": 1})
 
 
 def test_a_start_inside_a_batch_sends_only_the_records_from_there() -> None:
@@ -255,7 +255,7 @@ def test_a_start_inside_a_batch_sends_only_the_records_from_there() -> None:
     _send_all(stream)
     target.answer(base_offset=2)
     assert _commit_offset(stream) == 105
-    assert stream.batches == Counter({"starts mid-batch": 1, "whole": 1})
+    assert stream.sender.batches == Counter({"starts mid-batch": 1, "whole": 1})
 
 
 def test_a_refused_batch_stops_its_partition_and_is_never_committed_past() -> None:

@@ -37,50 +37,35 @@ from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import MirrorError
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.batches import (
-    FallbackReason,
     ReadCommittedFilter,
     fallback_reason,
     iter_batches,
-    rewrite_for_produce,
 )
 from kmirror.kafka.raw_io import (
     READ_COMMITTED,
     FetchedPartition,
-    KafkaCode,
-    ProduceResult,
     RawIO,
     WireError,
-    decode_records,
 )
 from kmirror.kafka.wire_auth import wire_security
-from kmirror.kafka.writer import QueueFull, SendFailure, TargetWriter
+from kmirror.kafka.writer import TargetWriter
 from kmirror.mirror.partitions import Key
 from kmirror.mirror.paths import Loop
 from kmirror.mirror.paths.acks import record_syncs
+from kmirror.mirror.paths.batch_send import BatchSender
 from kmirror.mirror.paths.batch_state import (
     CONSUMER_SERVE_INTERVAL_S,
     FETCH_RETRY_BACKOFF_S,
-    MAX_IN_FLIGHT,
-    MAX_REQUESTS_PER_BROKER,
     METADATA_BACKOFF_S,
-    NEW_PRODUCER_ID,
     NO_LIMIT,
-    PRODUCE_TIMEOUT_MS,
     QUEUED_BYTES_PER_PARTITION,
-    REASON_LABELS,
-    RETRY_BACKOFF_S,
-    SEQUENCE_WRAP,
     SOURCE_METADATA,
-    TOO_LARGE,
     WARN_INTERVAL_S,
     WHOLE,
     BatchItem,
     BatchPartition,
-    OffsetMap,
-    RecordPathSink,
 )
 from kmirror.mirror.report import StreamReport
-from kmirror.mirror.tracker import PartitionTrack
 
 _log = logging.getLogger("kmirror.shallow")
 BATCH_RECORDS = 5000
@@ -120,29 +105,23 @@ class BatchPath:
         self.max_wait_ms, self.fetch_max_bytes = max_wait_ms, fetch_max_bytes
         self.partition_max_bytes, self.isolation = partition_max_bytes, isolation
         self.batch_parts: dict[Key, BatchPartition] = {}
-        self.offset_map = OffsetMap()
-        self.batches: Counter[str] = Counter()  # WHOLE or a reason label -> batches
+        self._warned: dict[str, float] = {}
+        self.sender = BatchSender(loop, writer, dst, self.batch_parts, self._warn)
         self._reported_batches: Counter[str] = Counter()
         self._src_leaders: dict[Key, int] = {}
-        self._dst_leaders: dict[Key, int] = {}
-        self._from_target: dict[str, str] = {}  # target topic -> source topic
-        self._src_stale = self._dst_stale = True
+        self._src_stale = True
         self._next_metadata = 0.0
         self._next_serve = 0.0
         self._fetching: set[int] = set()  # source brokers with a fetch in flight
-        self._producer: tuple[int, int] | None = None
-        self._new_producer_id = False
-        self._requests = 0
         self._checked_compression: set[str] = set()
         self._closing = False
-        self._warned: dict[str, float] = {}
         self._fetch_retry_at: dict[int, float] = {}
 
     # --- the Path protocol --------------------------------------------------------------------
 
     def start(self) -> None:
         """kmirror's own idempotent producer id on the target."""
-        self._producer = self.dst.init_producer_id()
+        self.sender.start()
 
     def start_offsets(self, keys: list[Key]) -> dict[Key, int]:
         """No start offsets of its own."""
@@ -163,7 +142,7 @@ class BatchPath:
             self.batch_parts[key] = BatchPartition(key, starts[key],
                                                    fetch_max_bytes=self.partition_max_bytes)
             tracker.track(*key).consumed(starts[key] - 1)
-        self._src_stale = self._dst_stale = True
+        self._src_stale = self.sender.stale = True
 
     def resume(self, keys: list[Key]) -> None:
         """Nothing to do: fetching goes on at each partition's own position (the consumer
@@ -176,7 +155,7 @@ class BatchPath:
         """Forget the fetch state and offset pairs of these partitions."""
         for key in keys:
             self.batch_parts.pop(key, None)
-        self.offset_map.forget(keys)
+        self.sender.offset_map.forget(keys)
 
     def released(self, keys: list[Key], lost: bool) -> None:
         """Nothing is held per partition."""
@@ -188,7 +167,7 @@ class BatchPath:
             self._next_serve = now + CONSUMER_SERVE_INTERVAL_S
         self._refresh_metadata()
         self._fetch()
-        sent = self._send_batches()
+        sent = self.sender.send_batches()
         self.io.poll(0 if sent else 0.02)
         self._expire()
         self.writer.poll(0)
@@ -207,13 +186,10 @@ class BatchPath:
         loop = self.loop
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and loop.error is None:
-            busy = any(p.queue or p.in_flight or p.on_record_path
-                       for k, p in self.batch_parts.items()
-                       if loop.parts.may_send(k))
-            if not busy:
+            if not self.sender.busy(loop.parts.may_send):
                 return
             self._refresh_metadata()
-            sent = self._send_batches()
+            sent = self.sender.send_batches()
             self.io.poll(0 if sent else 0.02)
             self._expire()
             self.writer.poll(0)
@@ -224,12 +200,13 @@ class BatchPath:
 
     def report_into(self, stats: StreamReport, finished: bool) -> None:
         """Batches forwarded whole or not (and why) since the last report; the final line."""
-        stats.shallow_batches = dict(self.batches - self._reported_batches)
-        self._reported_batches = Counter(self.batches)
+        batches = self.sender.batches
+        stats.shallow_batches = dict(batches - self._reported_batches)
+        self._reported_batches = Counter(batches)
         if finished:
-            whole = self.batches[WHOLE]
-            fallback = sum(n for label, n in self.batches.items() if label != WHOLE)
-            reasons = ", ".join(f"{n} {label}" for label, n in sorted(self.batches.items())
+            whole = batches[WHOLE]
+            fallback = sum(n for label, n in batches.items() if label != WHOLE)
+            reasons = ", ".join(f"{n} {label}" for label, n in sorted(batches.items())
                                 if label != WHOLE)
             _log.info(
                 "stream %d shallow: %d batches forwarded whole, %d through the record path%s",
@@ -281,25 +258,20 @@ class BatchPath:
                 _log.warning("%s: %s", where, error.text)
 
     def _refresh_metadata(self) -> None:
-        if not (self._src_stale or self._dst_stale) or time.monotonic() < self._next_metadata:
+        sender = self.sender
+        if not (self._src_stale or sender.stale) or time.monotonic() < self._next_metadata:
             return
         self._next_metadata = time.monotonic() + METADATA_BACKOFF_S
         topics = {topic for topic, _ in self.batch_parts}
         if not topics:
-            self._src_stale = self._dst_stale = False
+            self._src_stale = sender.stale = False
             return
         try:
             if self._src_stale:
                 self._src_leaders = self.src.metadata(topics).leaders
                 self._src_stale = any(self._src_leaders.get(k, -1) < 0 for k in self.batch_parts)
-            if self._dst_stale:
-                names = {self.loop.target_topic(t): t for t in topics}
-                self._from_target.update(names)
-                self._dst_leaders = {  # by source partition
-                    (names[t], p): node
-                    for (t, p), node in self.dst.metadata(names).leaders.items() if t in names
-                }
-                self._dst_stale = any(self._dst_leaders.get(k, -1) < 0 for k in self.batch_parts)
+            if sender.stale:
+                sender.refresh_leaders(topics)
         except WireError as exc:
             self._warn("metadata", f"{exc}; retrying")
 
@@ -389,204 +361,6 @@ class BatchPath:
             part.fetch_max_bytes = max(part.fetch_max_bytes, needed)
 
     # --- sending ------------------------------------------------------------------------------
-
-    def _send_batches(self) -> bool:
-        """Hand every batch that may go now to its path; True when anything went."""
-        if self._new_producer_id:
-            if self.dst.in_flight():
-                return False
-            self._renew_producer_id()
-        now = time.monotonic()
-        requests: dict[int, dict[Key, BatchItem]] = {}
-        moved = False
-        for key, part in self.batch_parts.items():
-            if not part.queue or not self.loop.parts.may_send(key) or part.retry_at > now:
-                continue
-            moved |= self._skip_and_fall_back(part)
-            if not part.queue or part.queue[0].batch is None:
-                continue
-            item = part.queue[0]
-            if (item.reason is not None or part.on_record_path
-                    or len(part.in_flight) >= MAX_IN_FLIGHT):
-                continue
-            node = self._dst_leaders.get(key, -1)
-            if node < 0:
-                self._dst_stale = True
-                continue
-            if part.in_flight and node != part.node:
-                continue  # the leader moved: the batches in flight are answered first
-            if self.dst.in_flight(node) >= MAX_REQUESTS_PER_BROKER:
-                continue
-            requests.setdefault(node, {})[key] = item
-        for node, items in requests.items():
-            self._produce(node, items)
-            moved = True
-        return moved
-
-    def _skip_and_fall_back(self, part: BatchPartition) -> bool:
-        """Take skipped batches and record-path batches off the head of the queue."""
-        moved = False
-        track = self.loop.tracker.track(*part.key)
-        while part.queue:
-            item = part.queue[0]
-            if item.batch is None:
-                part.queue.popleft()
-                track.passed(item.last_offset)
-                part.skipped_to = max(part.skipped_to, item.last_offset)
-                moved = True
-                continue
-            if item.reason is None or part.in_flight:
-                return moved
-            if not self._send_records(part, item, track):
-                return moved  # the writer's queue is full: the rest later, in order
-            part.queue.popleft()
-            part.queued_bytes -= item.batch.size_bytes
-            self.batches[REASON_LABELS[item.reason]] += 1
-            track.passed(item.last_offset)
-            moved = True
-        return moved
-
-    def _send_records(self, part: BatchPartition, item: BatchItem, track: PartitionTrack) -> bool:
-        """Send a batch's records (from ``item.wanted`` on) through the record path."""
-        assert item.batch is not None
-        topic, partition = part.key
-        sink = RecordPathSink(part, track)
-        for record in decode_records(item.batch):
-            if record.offset < item.wanted:
-                continue
-            try:
-                self.writer.send(self.loop.target_topic(topic), partition, record.key, record.value,
-                                 record.headers,
-                                 record.timestamp_ms, sink, record.offset)
-            except QueueFull:
-                return False
-            part.on_record_path += 1
-            track.sent(record.offset)
-            item.wanted = record.offset + 1
-            self.loop.count(topic, 1, len(record.value or b""))
-        return True
-
-    def _produce(self, node: int, items: dict[Key, BatchItem]) -> None:
-        assert self._producer is not None
-        producer_id, epoch = self._producer
-        self._requests += 1
-        request = self._requests
-        data = {}
-        for key, item in items.items():
-            part = self.batch_parts[key]
-            batch = item.batch
-            assert batch is not None
-            part.queue.popleft()
-            item.sequence, item.request = part.next_sequence, request
-            part.next_sequence = (item.sequence + batch.last_offset_delta + 1) % SEQUENCE_WRAP
-            part.in_flight.append(item)
-            part.node = node
-            track = self.loop.tracker.track(*key)
-            track.sent(batch.base_offset)
-            data[(self.loop.target_topic(key[0]), key[1])] = rewrite_for_produce(
-                batch, producer_id, epoch, item.sequence)
-        try:
-            self.dst.produce(node, data, PRODUCE_TIMEOUT_MS,
-                             lambda results, error: self._produced(request, items, results,
-                                                                   error))
-        except WireError as exc:
-            self._produced(request, items, [], exc)
-
-    def _produced(self, request: int, items: dict[Key, BatchItem], results: list[ProduceResult],
-                  error: WireError | None) -> None:
-        if error is not None:
-            self._warn("produce", f"{error}; sending again")
-            self._dst_stale = True
-            for key in items:
-                self._again(key, request)
-            return
-        for result in results:
-            key = (self._from_target.get(result.topic, result.topic), result.partition)
-            item = items.get(key)
-            part = self.batch_parts.get(key)
-            if item is None or part is None or item.request != request or (
-                    not part.in_flight or part.in_flight[0] is not item):
-                continue  # revoked, or already queued again after an earlier failure
-            code = result.error
-            if code is None or code.name == "DUPLICATE_SEQUENCE_NUMBER":
-                self._acknowledged(part, item, result.base_offset)
-            elif code.name in TOO_LARGE:
-                item.reason = FallbackReason.TOO_LARGE
-                self._again(key, request)
-            elif code.name in NEW_PRODUCER_ID:
-                self._warn("producer-id", f"target, topic {key[0]} partition {key[1]}: "
-                           f"{code.name}; continuing with a new producer id")
-                self._new_producer_id = True
-                self._again(key, request)
-            elif code.retriable or code.name in SOURCE_METADATA:
-                self._dst_stale = True
-                self._again(key, request)
-            else:
-                self._refused(part, item, code, result.message)
-
-    def _acknowledged(self, part: BatchPartition, item: BatchItem, target_base: int) -> None:
-        batch = item.batch
-        assert batch is not None
-        part.in_flight.popleft()
-        part.retries = 0
-        part.queued_bytes -= batch.size_bytes
-        track = self.loop.tracker.track(*part.key)
-        track.acked(batch.base_offset)
-        track.passed(batch.last_offset)
-        if part.skipped_to > track.highest and not part.in_flight and (
-                not part.queue or part.queue[0].last_offset > part.skipped_to):
-            # Batches sent again after a failure lowered the track below a skipped batch
-            # that came after them (see _again): every batch before it is acknowledged now.
-            track.passed(part.skipped_to)
-        if target_base >= 0:  # a duplicate's answer may not carry it
-            self.offset_map.record(part.key, batch.base_offset, target_base, batch.records_count)
-            if self.loop.syncs is not None:  # offset deltas travel with the batch: one to one
-                self.loop.syncs.exact_pair(part.key, batch.last_offset,
-                                      target_base + batch.last_offset_delta,
-                                      run=(batch.base_offset, target_base))
-        self.batches[WHOLE] += 1
-        self.loop.count(part.key[0], batch.records_count, batch.size_bytes)
-        if self.offset_map.recorded % 64 == 1 and batch.max_timestamp > 0:
-            self.writer.add_latency_sample(time.time() - batch.max_timestamp / 1000)
-
-    def _again(self, key: Key, request: int) -> None:
-        """Queue the partition's unacknowledged batches again, in order, same sequences."""
-        part = self.batch_parts.get(key)
-        if part is None or not part.in_flight:
-            return
-        track = self.loop.tracker.track(*key)
-        again = list(part.in_flight)
-        part.in_flight.clear()
-        part.next_sequence = again[0].sequence
-        for item in again:
-            assert item.batch is not None
-            # (this also undoes a skipped batch's advance; _acknowledged restores it)
-            track.withdrawn(item.batch.base_offset)
-        part.queue.extendleft(reversed(again))
-        part.retry_at = time.monotonic() + min(RETRY_BACKOFF_S * 2 ** part.retries, 1.0)
-        part.retries += 1
-        self.loop.stats.retries += 1
-
-    def _renew_producer_id(self) -> None:
-        self._producer = self.dst.init_producer_id()
-        self._new_producer_id = False
-        for part in self.batch_parts.values():
-            part.next_sequence = 0
-
-    def _refused(self, part: BatchPartition, item: BatchItem, code: KafkaCode,
-                 message: str | None) -> None:
-        batch = item.batch
-        assert batch is not None
-        self.loop.tracker.track(*part.key).failed(batch.base_offset)
-        reason = (message or code.message or code.name).strip()
-        self.writer.failures.append(SendFailure(  # (named by the target topic, as the writer's)
-            self.loop.target_topic(part.key[0]), part.key[1], batch.base_offset,
-            f"{reason} (a batch of {batch.records_count} records, offsets "
-            f"{batch.base_offset}..{batch.last_offset}, {batch.size_bytes:,} bytes)",
-            code.name, 0,
-        ))
-        part.queue.clear()
-        part.in_flight.clear()
 
     def _warn(self, kind: str, message: str) -> None:
         """A warning at most every WARN_INTERVAL_S per kind (an outage repeats them fast)."""
