@@ -18,89 +18,32 @@ unsecured OAUTHBEARER: ``wire_auth.py``), negotiated right after ApiVersions.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import select
 import selectors
-import socket
-import ssl
-import struct
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import kafka.errors as kafka_errors
-from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
-from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
-from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
-from kafka.protocol.producer.produce import ProduceRequest, ProduceResponse
-from kafka.protocol.producer.transaction import InitProducerIdRequest, InitProducerIdResponse
-from kafka.protocol.sasl import (
-    SaslAuthenticateRequest,
-    SaslAuthenticateResponse,
-    SaslHandshakeRequest,
-    SaslHandshakeResponse,
-)
+from kafka.protocol.consumer.fetch import FetchRequest
+from kafka.protocol.metadata.metadata import MetadataRequest
+from kafka.protocol.producer.produce import ProduceRequest
+from kafka.protocol.producer.transaction import InitProducerIdRequest
 from kafka.record.default_records import DefaultRecordBatch
 
 from kmirror.errors import MirrorError
-from kmirror.kafka.batches import AbortedTransaction, RecordBatch, read_uvarint
-from kmirror.kafka.wire_auth import AuthenticationFailed, WireSecurity
+from kmirror.kafka.batches import AbortedTransaction, RecordBatch
+from kmirror.kafka.raw_wire import Broker as Broker
+from kmirror.kafka.raw_wire import Connection
+from kmirror.kafka.raw_wire import KafkaCode as KafkaCode
+from kmirror.kafka.raw_wire import WireError as WireError
+from kmirror.kafka.wire_auth import WireSecurity
 
 _log = logging.getLogger("kmirror.raw_io")
 
 Key = tuple[str, int]
-Callback = Callable[[Any, "WireError | None"], None]
 
-# Highest versions we speak: the last ones that name topics (13+ use topic ids).
-_MAX_VERSION = {
-    ApiVersionsRequest: 0, MetadataRequest: 12, FetchRequest: 12, ProduceRequest: 12,
-    InitProducerIdRequest: 4, SaslHandshakeRequest: 1, SaslAuthenticateRequest: 2,
-}
-_RESPONSE = {
-    ApiVersionsRequest: ApiVersionsResponse, MetadataRequest: MetadataResponse,
-    FetchRequest: FetchResponse, ProduceRequest: ProduceResponse,
-    InitProducerIdRequest: InitProducerIdResponse,
-    SaslHandshakeRequest: SaslHandshakeResponse, SaslAuthenticateRequest: SaslAuthenticateResponse,
-}
-_SIZE = struct.Struct(">i")
-_CORRELATION = struct.Struct(">i")
-CONNECT_TIMEOUT_S = 10.0
 READ_COMMITTED = 1
-
-
-class WireError(MirrorError):
-    """A request that got no answer (connection lost, timed out): retriable."""
-
-
-@dataclass(frozen=True)
-class KafkaCode:
-    """A Kafka error code with its name and whether a retry can succeed."""
-
-    code: int
-    name: str
-    retriable: bool
-    message: str
-
-    @staticmethod
-    def of(code: int) -> KafkaCode:
-        """Name and retriability of ``code`` (from Kafka's error table)."""
-        error = kafka_errors.for_code(code)
-        name = getattr(error, "message", None) or error.__name__
-        description = getattr(error, "description", "") or ""
-        return KafkaCode(code, str(name), bool(getattr(error, "retriable", False)),
-                         str(description))
-
-
-@dataclass(frozen=True)
-class Broker:
-    """A broker of a cluster, as the metadata names it."""
-
-    node_id: int
-    host: str
-    port: int
 
 
 @dataclass
@@ -157,239 +100,6 @@ def decode_records(batch: RecordBatch) -> list[DecodedRecord]:
     ]
 
 
-@dataclass
-class _Waiting:
-    correlation_id: int
-    response: Any
-    version: int
-    flexible: bool
-    callback: Callback
-    deadline: float
-
-
-class _Connection:
-    """One socket to one broker: framing, correlation ids, answers in order."""
-
-    def __init__(self, broker: Broker, client_id: str, label: str, timeout_s: float,
-                 security: WireSecurity) -> None:
-        self.broker, self.client_id, self.label = broker, client_id, label
-        self.timeout_s = timeout_s
-        where = f"{label}: broker {broker.host}:{broker.port}"
-        self.where = where
-        try:
-            plain = socket.create_connection((broker.host, broker.port), CONNECT_TIMEOUT_S)
-        except OSError as exc:
-            raise WireError(f"{where} does not accept connections ({exc})") from exc
-        plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self.sock = security.wrap(plain, broker.host)
-        except ssl.SSLCertVerificationError as exc:
-            plain.close()
-            raise AuthenticationFailed(
-                f"{where}: TLS: the broker's certificate is not trusted "
-                f"({exc.verify_message}); check ssl.ca.location and "
-                "ssl.endpoint.identification.algorithm"
-            ) from exc
-        except OSError as exc:
-            plain.close()
-            raise WireError(f"{where}: TLS handshake failed ({exc})") from exc
-        self.sock.settimeout(timeout_s)
-        self.waiting: deque[_Waiting] = deque()
-        self.closed = False
-        self._ids = itertools.count(1)
-        self._head = bytearray()
-        self._body: bytearray | None = None
-        self._filled = 0
-        self.versions: dict[int, tuple[int, int]] = {}
-        try:
-            self._negotiate()
-            self._authenticate(security)
-        except BaseException:
-            self.close()
-            raise
-
-    def _negotiate(self) -> None:
-        response = self.call(ApiVersionsRequest, {}, 0)
-        if response.error_code:
-            code = KafkaCode.of(response.error_code)
-            raise WireError(f"{self.where}: ApiVersions failed: {code.name}")
-        self.versions = {k.api_key: (k.min_version, k.max_version) for k in response.api_keys}
-
-    def _authenticate(self, security: WireSecurity) -> None:
-        """The SASL exchange (KIP-152: SaslHandshake, then SaslAuthenticate rounds)."""
-        exchange = security.exchange()
-        if exchange is None:
-            return
-        how = security.describe()
-        handshake = self.call(SaslHandshakeRequest, {"mechanism": security.mechanism})
-        if handshake.error_code:
-            raise AuthenticationFailed(
-                f"{self.where}: the broker does not take {how} (it offers "
-                f"{', '.join(handshake.mechanisms) or 'none'}); check sasl.mechanism"
-            )
-        while not exchange.is_done():
-            answer = self.call(SaslAuthenticateRequest, {"auth_bytes": exchange.auth_bytes()})
-            if answer.error_code:
-                said = answer.error_message or KafkaCode.of(answer.error_code).name
-                raise AuthenticationFailed(
-                    f"{self.where}: authentication failed ({how}): {said}; check "
-                    "sasl.username and sasl.password"
-                )
-            try:
-                exchange.receive(answer.auth_bytes)
-            except ValueError as exc:  # SCRAM: the server's proof did not check out
-                raise AuthenticationFailed(f"{self.where}: {how}: {exc}") from exc
-        if not exchange.is_authenticated():
-            raise AuthenticationFailed(f"{self.where}: authentication failed ({how})")
-
-    def version(self, request: Any) -> int:
-        """The highest version of ``request`` both sides speak."""
-        low, high = self.versions.get(request.API_KEY, (0, -1))
-        version = min(high, _MAX_VERSION[request])
-        if version < low or version < 0:
-            raise MirrorError(
-                f"{self.where} does not speak {request.__name__} in a version kmirror knows "
-                f"(broker {low}-{high}); mirror without --shallow"
-            )
-        return version
-
-    def send(self, request: Any, fields: Mapping[str, Any], version: int,
-             callback: Callback) -> None:
-        """Send one request; ``callback(response, None)`` or ``(None, error)`` later."""
-        if self.closed:
-            callback(None, WireError(f"{self.where}: connection closed"))
-            return
-        correlation_id = next(self._ids)
-        message = request(version=version, **fields)
-        message.with_header(correlation_id=correlation_id, client_id=self.client_id)
-        data = message.encode(header=True, framed=True)
-        flexible = request.flexible_version_q(version) and request is not ApiVersionsRequest
-        self.waiting.append(_Waiting(correlation_id, _RESPONSE[request], version, flexible,
-                                     callback, time.monotonic() + self.timeout_s))
-        try:
-            self.sock.settimeout(self.timeout_s)
-            self.sock.sendall(data)
-        except OSError as exc:
-            self.fail(WireError(f"{self.where}: send failed ({exc})"))
-
-    def call(self, request: Any, fields: Mapping[str, Any], version: int | None = None) -> Any:
-        """Send and wait for the answer (setup requests)."""
-        answer: list[Any] = []
-
-        def done(response: Any, error: WireError | None) -> None:
-            answer.append(error if error is not None else response)
-
-        self.send(request, fields, self.version(request) if version is None else version, done)
-        deadline = time.monotonic() + self.timeout_s
-        while not answer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.fail(WireError(f"{self.where}: no answer within {self.timeout_s:.0f} s"))
-                break
-            readable, _, _ = select.select([self.sock], [], [], remaining)
-            if readable:
-                self.on_readable()  # the same reading path as the selector's
-        result = answer[0]
-        if isinstance(result, WireError):
-            raise result
-        return result
-
-    def on_readable(self) -> None:
-        """Read what arrived and complete every whole answer."""
-        self.sock.settimeout(0.0)
-        try:
-            while not self.closed:
-                if self._body is not None:
-                    view = memoryview(self._body)[self._filled:]
-                    count = self.sock.recv_into(view)
-                    if count == 0:
-                        raise ConnectionError("the broker closed the connection")
-                    self._filled += count
-                    if self._filled == len(self._body):
-                        body, self._body = self._body, None
-                        self._complete(body)
-                else:
-                    chunk = self.sock.recv(4 - len(self._head))
-                    if not chunk:
-                        raise ConnectionError("the broker closed the connection")
-                    self._take(memoryview(chunk))
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return
-        except OSError as exc:
-            self.fail(WireError(f"{self.where}: connection lost ({exc})"))
-
-    def _take(self, chunk: memoryview) -> None:
-        """Feed bytes read in one piece (header or body, maybe several frames)."""
-        position = 0
-        while position < len(chunk):
-            if self._body is None:
-                need = 4 - len(self._head)
-                self._head += chunk[position:position + need]
-                position += min(need, len(chunk) - position)
-                if len(self._head) == 4:
-                    (size,) = _SIZE.unpack(self._head)
-                    self._head.clear()
-                    self._body, self._filled = bytearray(size), 0
-            else:
-                body = self._body
-                take = min(len(body) - self._filled, len(chunk) - position)
-                body[self._filled:self._filled + take] = chunk[position:position + take]
-                self._filled += take
-                position += take
-            if self._body is not None and self._filled == len(self._body):
-                body, self._body = self._body, None
-                self._complete(body)
-
-    def _complete(self, body: bytearray) -> None:
-        if not self.waiting:
-            self.fail(WireError(f"{self.where}: an answer nobody asked for"))
-            return
-        waiting = self.waiting.popleft()
-        view = memoryview(body)
-        (correlation_id,) = _CORRELATION.unpack_from(view)
-        if correlation_id != waiting.correlation_id:
-            self.waiting.appendleft(waiting)
-            self.fail(WireError(f"{self.where}: answers out of order"))
-            return
-        position = 4
-        if waiting.flexible:
-            position = _skip_tagged_fields(view, position)
-        response = waiting.response.decode(view[position:], version=waiting.version)
-        waiting.callback(response, None)
-
-    def expire(self, now: float) -> None:
-        """Fail the connection when its oldest request is overdue."""
-        if self.waiting and self.waiting[0].deadline < now:
-            self.fail(WireError(
-                f"{self.where}: no answer within {self.timeout_s:.0f} s (request timed out)"
-            ))
-
-    def fail(self, error: WireError) -> None:
-        """Close and fail every request still waiting (they may or may not have been done)."""
-        if not self.closed:
-            self.closed = True
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-        waiting, self.waiting = self.waiting, deque()
-        for entry in waiting:
-            entry.callback(None, error)
-
-    def close(self) -> None:
-        """Close without waiting for answers."""
-        self.fail(WireError(f"{self.where}: closed"))
-
-
-def _skip_tagged_fields(view: memoryview, position: int) -> int:
-    count, position = read_uvarint(view, position)
-    for _ in range(count):
-        _, position = read_uvarint(view, position)
-        size, position = read_uvarint(view, position)
-        position += size
-    return position
-
-
 class RawCluster:
     """Connections to the brokers of one cluster, registered with a shared selector."""
 
@@ -402,10 +112,10 @@ class RawCluster:
         self._selector = selector
         self._bootstrap = [_parse_address(a) for a in bootstrap_servers.split(",") if a.strip()]
         self.brokers: dict[int, Broker] = {}
-        self._connections: dict[int, _Connection] = {}
-        self._any: _Connection | None = None
+        self._connections: dict[int, Connection] = {}
+        self._any: Connection | None = None
 
-    def connection(self, node_id: int) -> _Connection:
+    def connection(self, node_id: int) -> Connection:
         """The open connection to ``node_id`` (opened now if needed)."""
         conn = self._connections.get(node_id)
         if conn is not None and not conn.closed:
@@ -415,12 +125,12 @@ class RawCluster:
         broker = self.brokers.get(node_id)
         if broker is None:
             raise WireError(f"{self.label}: broker {node_id} is not in the metadata")
-        conn = _Connection(broker, self.client_id, self.label, self.timeout_s, self.security)
+        conn = Connection(broker, self.client_id, self.label, self.timeout_s, self.security)
         self._connections[node_id] = conn
         self._selector.register(conn.sock, selectors.EVENT_READ, conn)
         return conn
 
-    def _forget(self, conn: _Connection) -> None:
+    def _forget(self, conn: Connection) -> None:
         try:
             self._selector.unregister(conn.sock)
         except (KeyError, ValueError, OSError):
@@ -430,7 +140,7 @@ class RawCluster:
         if self._any is conn:
             self._any = None
 
-    def _some_connection(self) -> _Connection:
+    def _some_connection(self) -> Connection:
         """A connection for setup requests, apart from the pipelined ones (never selected)."""
         if self._any is not None and not self._any.closed:
             return self._any
@@ -438,7 +148,7 @@ class RawCluster:
         known = [(b.host, b.port) for b in self.brokers.values()]
         for host, port in [*self._bootstrap, *known]:
             try:
-                conn = _Connection(Broker(-1, host, port), self.client_id, self.label,
+                conn = Connection(Broker(-1, host, port), self.client_id, self.label,
                                    self.timeout_s, self.security)
             except WireError as exc:
                 errors.append(str(exc))
