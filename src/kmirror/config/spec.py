@@ -24,7 +24,6 @@ from enum import Enum
 from typing import Any
 
 from kmirror.errors import BadInputError
-from kmirror.observe.server import DEFAULT_METRICS_PORT
 from kmirror.topics.filter import compile_java_regex
 
 
@@ -183,6 +182,8 @@ def group_regex(value: str) -> str | None:
 
 
 # --- the table -------------------------------------------------------------------------------
+
+DEFAULT_METRICS_PORT = 9713  # /metrics, /health and /ready of kmirror run
 
 CLUSTERS = Group("clusters")
 TOPICS = Group(

@@ -16,8 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-DEFAULT_METRICS_PORT = 9713
-
 
 @dataclass(frozen=True)
 class Check:
