@@ -35,11 +35,18 @@ from kafka.protocol.sasl import (
 
 from kmirror.errors import MirrorError
 from kmirror.kafka.batches import read_uvarint
+from kmirror.kafka.outcomes import RefusalKind, wire_refusal_kind
 from kmirror.kafka.wire_auth import AuthenticationFailed, WireSecurity
 
 _log = logging.getLogger("kmirror.raw_io")
 
 Callback = Callable[[Any, "WireError | None"], None]
+_TOO_LARGE = {"MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"}
+_NEW_PRODUCER_ID = {"UNKNOWN_PRODUCER_ID", "OUT_OF_ORDER_SEQUENCE_NUMBER",
+                    "INVALID_PRODUCER_EPOCH"}
+_STALE_METADATA = {"NOT_LEADER_FOR_PARTITION", "NOT_LEADER_OR_FOLLOWER",
+                   "UNKNOWN_TOPIC_OR_PARTITION", "LEADER_NOT_AVAILABLE", "FENCED_LEADER_EPOCH",
+                   "UNKNOWN_LEADER_EPOCH", "OFFSET_NOT_AVAILABLE", "KAFKA_STORAGE_ERROR"}
 
 # Highest versions we speak: the last ones that name topics (13+ use topic ids).
 _MAX_VERSION = {
@@ -63,12 +70,43 @@ class WireError(MirrorError):
 
 @dataclass(frozen=True)
 class KafkaCode:
-    """A Kafka error code with its name and whether a retry can succeed."""
+    """A Kafka error code with its name and whether a retry can succeed, and what it means
+    for the batch path (so nothing above kafka/ reads error names)."""
 
     code: int
     name: str
     retriable: bool
     message: str
+
+    @property
+    def too_large(self) -> bool:
+        """The target found the batch too large: its records can go one by one."""
+        return self.name in _TOO_LARGE
+
+    @property
+    def duplicate(self) -> bool:
+        """The target holds this batch already (an idempotent re-send): a success."""
+        return self.name == "DUPLICATE_SEQUENCE_NUMBER"
+
+    @property
+    def needs_new_producer_id(self) -> bool:
+        """The target lost or refuses our producer id's sequence state: start a new one."""
+        return self.name in _NEW_PRODUCER_ID
+
+    @property
+    def stale_metadata(self) -> bool:
+        """The leader moved or is not known yet: refresh the metadata and try again."""
+        return self.name in _STALE_METADATA
+
+    @property
+    def out_of_range(self) -> bool:
+        """The fetch offset is not in the partition's log."""
+        return self.name == "OFFSET_OUT_OF_RANGE"
+
+    @property
+    def refusal(self) -> RefusalKind:
+        """What a refused produce means for the user."""
+        return wire_refusal_kind(self.name)
 
     @staticmethod
     def of(code: int) -> KafkaCode:

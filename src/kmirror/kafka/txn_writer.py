@@ -30,6 +30,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from kmirror.errors import MirrorError
 from kmirror.kafka.admin import client_logger
+from kmirror.kafka.outcomes import refusal_kind
 from kmirror.kafka.writer import AckSink, QueueFull, SendFailure
 
 _log = logging.getLogger("kmirror.txn_writer")
@@ -165,7 +166,7 @@ class TransactionalWriter:
             error = exc.args[0]
             sink.failed(source_offset)
             self.failures.append(SendFailure(topic, partition, source_offset, error.str(),
-                                             error.name()))
+                                             error.name(), kind=refusal_kind(error.name())))
             return
         self._dirty.add(target)
 
@@ -182,7 +183,7 @@ class TransactionalWriter:
         sink.failed(source_offset)
         size = len(msg.key() or b"") + len(msg.value() or b"")
         self.failures.append(SendFailure(msg.topic(), msg.partition(), source_offset,
-                                         err.str(), err.name(), size))
+                                         err.str(), err.name(), size, refusal_kind(err.name())))
 
     def commit(self, positions: Mapping[Key, int]) -> list[Key]:
         """Commit each partition's transaction with its next source position; returns the

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from kmirror.kafka.admin import client_logger
+from kmirror.kafka.outcomes import RefusalKind, refusal_kind
 
 _log = logging.getLogger("kmirror.writer")
 
@@ -69,6 +70,7 @@ class Refusal:
     timestamp_ms: int
     reason: str
     code: str
+    kind: RefusalKind = RefusalKind.OTHER
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,9 @@ class SendFailure:
     partition: int
     source_offset: int
     reason: str
-    code: str
+    code: str  # the client's (or Kafka's) error name, as shown to the user
     size_bytes: int = 0  # key + value, when known: names the culprit of a too-large batch
+    kind: RefusalKind = RefusalKind.OTHER
 
 
 class TargetWriter:
@@ -197,7 +200,7 @@ class TargetWriter:
         key, value = msg.key(), msg.value()
         self.refusals.append(Refusal(
             msg.topic(), msg.partition(), key, len(key or b"") + len(value or b""),
-            msg.timestamp()[1], err.str(), err.name(),
+            msg.timestamp()[1], err.str(), err.name(), refusal_kind(err.name()),
         ))
 
     def all_acknowledged(self) -> bool:
@@ -218,9 +221,8 @@ class TargetWriter:
         sink.failed(source_offset)
         code = error.name() if isinstance(error, KafkaError) else str(error)
         reason = error.str() if isinstance(error, KafkaError) else str(error)
-        self.failures.append(
-            SendFailure(topic, partition, source_offset, reason, code, size_bytes)
-        )
+        self.failures.append(SendFailure(topic, partition, source_offset, reason, code,
+                                         size_bytes, refusal_kind(code)))
 
     def take_latency_samples(self) -> list[float]:
         """Replication latencies (target ack - source timestamp, s) sampled since last call."""

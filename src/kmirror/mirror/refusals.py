@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kmirror.kafka.acls import acl_line
+from kmirror.kafka.outcomes import RefusalKind
 from kmirror.kafka.writer import SendFailure
-
-_TOPIC_GONE = ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION")
 
 
 def refusal_message(source_label: str, source_topic: str, refused: list[SendFailure],
@@ -21,7 +20,7 @@ def refusal_message(source_label: str, source_topic: str, refused: list[SendFail
     """One line naming the record the target refused (the largest, when too large)."""
     first = min(refused, key=lambda f: f.source_offset)
     culprit = first
-    if first.code == "MSG_SIZE_TOO_LARGE":
+    if first.kind is RefusalKind.TOO_LARGE:
         culprit = max(refused, key=lambda f: f.size_bytes)
     size = f" ({culprit.size_bytes:,} bytes)" if culprit.size_bytes else ""
     batch = ""
@@ -30,10 +29,10 @@ def refusal_message(source_label: str, source_topic: str, refused: list[SendFail
         batch = (f"; {len(refused)} records at offsets {first.source_offset}..{last} "
                  "were refused with it")
     grant = ""
-    if culprit.code in _TOPIC_GONE:
+    if culprit.kind is RefusalKind.TOPIC_GONE:
         grant = ("; the target topic is gone (deleted while mirroring?): create it again, "
                  "or restart with --recreate.target.topics")
-    if culprit.code == "TOPIC_AUTHORIZATION_FAILED":
+    if culprit.kind is RefusalKind.NOT_AUTHORIZED:
         grant = "; grant the target's ACL with: " + acl_line(
             target_settings, ["Write", "Describe"], "--topic", culprit.topic)
     return (

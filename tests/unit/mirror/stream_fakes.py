@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from kmirror.config.settings import MirrorSettings, load_mirror_settings
 from kmirror.kafka.admin import Admin
+from kmirror.kafka.outcomes import RefusalKind
 from kmirror.kafka.reader import ConsumeError, GroupListener, SourceReader, SourceRecord
 from kmirror.kafka.writer import AckSink, QueueFull, Refusal, TargetWriter
 from kmirror.mirror.paths import Path as DeliveryPath
@@ -162,7 +163,8 @@ class FakeWriter:
                 else:
                     self.refusals.append(Refusal(topic, partition, b"k%d" % offset,
                                                  len(value or b""), 1_000 + offset,
-                                                 "too large", "MSG_SIZE_TOO_LARGE"))
+                                                 "too large", "MSG_SIZE_TOO_LARGE",
+                                                 RefusalKind.TOO_LARGE))
                 continue
             self.written.setdefault((topic, partition), []).append((offset, value))
             if self.per_record_acks:

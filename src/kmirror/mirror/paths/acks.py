@@ -180,5 +180,5 @@ class CheckpointAcks:
                     track.failed(offset)
                 self.writer.failures.append(SendFailure(
                     refusal.topic, refusal.partition, offset, refusal.reason, refusal.code,
-                    refusal.size_bytes,
+                    refusal.size_bytes, refusal.kind,
                 ))

@@ -59,7 +59,6 @@ from kmirror.mirror.paths.batch_state import (
     METADATA_BACKOFF_S,
     NO_LIMIT,
     QUEUED_BYTES_PER_PARTITION,
-    SOURCE_METADATA,
     WARN_INTERVAL_S,
     WHOLE,
     BatchItem,
@@ -326,14 +325,14 @@ class BatchPath:
         code = fetched.error
         assert code is not None
         where = f"{self.loop.label}, topic {fetched.topic} partition {fetched.partition}"
-        if code.name == "OFFSET_OUT_OF_RANGE":
+        if code.out_of_range:
             # (raises with --on.source.gap fail)
             restart = self.loop.source_gap(part.key, part.position)
             if self.loop.parts.is_stopped(part.key):
                 return  # the topic was created again: stopped, not moved
             part.position = restart
             self.loop.tracker.track(*part.key).moved_to(restart)
-        elif code.retriable or code.name in SOURCE_METADATA:
+        elif code.retriable or code.stale_metadata:
             self._src_stale = True
         else:
             raise MirrorError(f"{where}: fetch refused: {code.name} {code.message}".rstrip())

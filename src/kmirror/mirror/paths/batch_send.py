@@ -24,13 +24,10 @@ from kmirror.mirror.paths import Loop
 from kmirror.mirror.paths.batch_state import (
     MAX_IN_FLIGHT,
     MAX_REQUESTS_PER_BROKER,
-    NEW_PRODUCER_ID,
     PRODUCE_TIMEOUT_MS,
     REASON_LABELS,
     RETRY_BACKOFF_S,
     SEQUENCE_WRAP,
-    SOURCE_METADATA,
-    TOO_LARGE,
     WHOLE,
     BatchItem,
     BatchPartition,
@@ -196,17 +193,17 @@ class BatchSender:
                     not part.in_flight or part.in_flight[0] is not item):
                 continue  # revoked, or already queued again after an earlier failure
             code = result.error
-            if code is None or code.name == "DUPLICATE_SEQUENCE_NUMBER":
+            if code is None or code.duplicate:
                 self._acknowledged(part, item, result.base_offset)
-            elif code.name in TOO_LARGE:
+            elif code.too_large:
                 item.reason = FallbackReason.TOO_LARGE
                 self._again(key, request)
-            elif code.name in NEW_PRODUCER_ID:
+            elif code.needs_new_producer_id:
                 self.warn("producer-id", f"target, topic {key[0]} partition {key[1]}: "
                            f"{code.name}; continuing with a new producer id")
                 self.new_producer_id = True
                 self._again(key, request)
-            elif code.retriable or code.name in SOURCE_METADATA:
+            elif code.retriable or code.stale_metadata:
                 self.stale = True
                 self._again(key, request)
             else:
@@ -271,7 +268,7 @@ class BatchSender:
             self.loop.target_topic(part.key[0]), part.key[1], batch.base_offset,
             f"{reason} (a batch of {batch.records_count} records, offsets "
             f"{batch.base_offset}..{batch.last_offset}, {batch.size_bytes:,} bytes)",
-            code.name, 0,
+            code.name, 0, code.refusal,
         ))
         part.queue.clear()
         part.in_flight.clear()
