@@ -41,12 +41,16 @@ from kmirror.kafka.wire_auth import AuthenticationFailed, WireSecurity
 _log = logging.getLogger("kmirror.raw_io")
 
 Callback = Callable[[Any, "WireError | None"], None]
-_TOO_LARGE = {"MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"}
-_NEW_PRODUCER_ID = {"UNKNOWN_PRODUCER_ID", "OUT_OF_ORDER_SEQUENCE_NUMBER",
-                    "INVALID_PRODUCER_EPOCH"}
-_STALE_METADATA = {"NOT_LEADER_FOR_PARTITION", "NOT_LEADER_OR_FOLLOWER",
-                   "UNKNOWN_TOPIC_OR_PARTITION", "LEADER_NOT_AVAILABLE", "FENCED_LEADER_EPOCH",
-                   "UNKNOWN_LEADER_EPOCH", "OFFSET_NOT_AVAILABLE", "KAFKA_STORAGE_ERROR"}
+# Kafka's error codes (by number: kafka-python's names differ from Kafka's own in places, e.g.
+# MESSAGE_SIZE_TOO_LARGE for Kafka's MESSAGE_TOO_LARGE).
+_TOO_LARGE = {10, 18}  # MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE
+_DUPLICATE_SEQUENCE = 46
+_NEW_PRODUCER_ID = {45, 47, 59}  # OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
+# UNKNOWN_PRODUCER_ID
+_STALE_METADATA = {3, 5, 6, 56, 74, 75, 78}  # UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE,
+# NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH,
+# OFFSET_NOT_AVAILABLE
+_OFFSET_OUT_OF_RANGE = 1
 
 # Highest versions we speak: the last ones that name topics (13+ use topic ids).
 _MAX_VERSION = {
@@ -81,27 +85,27 @@ class KafkaCode:
     @property
     def too_large(self) -> bool:
         """The target found the batch too large: its records can go one by one."""
-        return self.name in _TOO_LARGE
+        return self.code in _TOO_LARGE
 
     @property
     def duplicate(self) -> bool:
         """The target holds this batch already (an idempotent re-send): a success."""
-        return self.name == "DUPLICATE_SEQUENCE_NUMBER"
+        return self.code == _DUPLICATE_SEQUENCE
 
     @property
     def needs_new_producer_id(self) -> bool:
         """The target lost or refuses our producer id's sequence state: start a new one."""
-        return self.name in _NEW_PRODUCER_ID
+        return self.code in _NEW_PRODUCER_ID
 
     @property
     def stale_metadata(self) -> bool:
         """The leader moved or is not known yet: refresh the metadata and try again."""
-        return self.name in _STALE_METADATA
+        return self.code in _STALE_METADATA
 
     @property
     def out_of_range(self) -> bool:
         """The fetch offset is not in the partition's log."""
-        return self.name == "OFFSET_OUT_OF_RANGE"
+        return self.code == _OFFSET_OUT_OF_RANGE
 
     @property
     def refusal(self) -> RefusalKind:

@@ -56,7 +56,7 @@ class FakeTarget:
     def answer(self, error: str | None = None, base_offset: int = 0) -> bytes:
         """Answer the oldest request for KEY; returns the batch it carried."""
         batches, callback = self.sent.pop(0)
-        code = None if error is None else KafkaCode(0, error, error in _RETRIABLE, error)
+        code = None if error is None else KafkaCode.of(_CODES[error])  # (Kafka's own table)
         callback([ProduceResult(KEY[0], KEY[1], base_offset, code, None)], None)
         return batches[KEY]
 
@@ -67,7 +67,9 @@ class FakeTarget:
             callback([], WireError("target: connection lost"))
 
 
-_RETRIABLE = {"NOT_LEADER_OR_FOLLOWER", "REQUEST_TIMED_OUT"}
+_CODES = {"NOT_LEADER_OR_FOLLOWER": 6, "REQUEST_TIMED_OUT": 7, "MESSAGE_TOO_LARGE": 10,
+          "TOPIC_AUTHORIZATION_FAILED": 29, "OUT_OF_ORDER_SEQUENCE_NUMBER": 45,
+          "DUPLICATE_SEQUENCE_NUMBER": 46, "UNKNOWN_PRODUCER_ID": 59}
 
 
 @dataclass
