@@ -130,14 +130,20 @@ def test_a_batch_too_large_for_the_target_goes_through_the_record_path(
     clusters: Clusters, workdir: Path, topic_name: str
 ) -> None:
     # Given uncompressed batches of 40 records of 1 KB (about 42 KB each) on the source, and a
-    # target topic that accepts at most 16 KB per batch (each record fits alone)
+    # target topic that accepts at most 16 KB per batch, with a producer whose batches fit it
     create_topic(clusters.source, topic_name, 1)
     records = [Record(key=f"k{i}".encode(), value=bytes([65 + i % 26]) * 1000, partition=0,
                       timestamp_ms=int(time.time() * 1000) - 60_000 + i) for i in range(200)]
     produce(clusters.source, topic_name, records, _big_batches("none", 40))
     create_topic(clusters.target, topic_name, 1, {"max.message.bytes": "16384"})
+    source = write_config(workdir, "source", bootstrap__servers=clusters.source,
+                          group__id=f"g-{topic_name}")
+    target = write_config(workdir, "target", bootstrap__servers=clusters.target,
+                          batch__size="8192")
     # When mirrored with --shallow
-    out = _shallow_run(workdir, clusters, topic_name, "--shallow")
+    out = run_mirror(["--consumer.config", str(source), "--producer.config", str(target),
+                      "--include", topic_name, "--until-caught-up", "--metrics.port", "0",
+                      "--shallow"])
     # Then the target's refusal (MESSAGE_TOO_LARGE) sends the records one by one: all there
     assert out.returncode == 0, out.stderr
     _assert_same(clusters, topic_name, 200)
