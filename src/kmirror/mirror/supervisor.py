@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("kmirror")
 STATUS_INTERVAL_S = 5.0
+JOBS_STOP_TIMEOUT_S = 30.0  # at most one client call's timeout
 Window = tuple[float, dict[tuple[str, str], list[int]]]  # (when, records and bytes per topic)
 
 
@@ -131,8 +132,10 @@ class Supervisor:
             if server is not None:
                 server.stop()
             ended = time.monotonic()  # (a job finishing its call is not the mirror's time)
-            # A second Ctrl-C exits at once: no wait for a job in the middle of a call.
-            scheduler.stop(timeout_s=0.0 if self._stop_requests > 1 else 1.0)
+            # A job in the middle of a client call finishes it first (each call has its own
+            # timeout): the interpreter must not tear the clients down under a running call
+            # (a parent that exits so can die of SIGSEGV). A second Ctrl-C exits at once.
+            scheduler.stop(timeout_s=0.0 if self._stop_requests > 1 else JOBS_STOP_TIMEOUT_S)
         monitor = self.monitor
         self.out(summary_line(monitor.records, monitor.bytes, ended - started,
                               monitor.errors, len(monitor.stopped)))
