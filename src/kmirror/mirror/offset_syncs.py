@@ -24,7 +24,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from kmirror.offsets.syncs import FINE_SLOT_S, OffsetSync
+from kmirror.errors import MirrorError
+from kmirror.kafka.admin import Admin
+from kmirror.kafka.writer import SyncWriter
+from kmirror.offsets.syncs import FINE_SLOT_S, OffsetSync, encode, slots
 
 _log = logging.getLogger("kmirror.offset_syncs")
 Key = tuple[str, int]
@@ -130,3 +133,23 @@ class SyncRecorder:
                            "wrote %d (another producer writes there)", key,
                            end - counted.baseline, counted.written)
             counted.baseline, counted.written, counted.first_upstream = end, 0, -1
+
+
+def target_recorder(source_alias: str, target_topic: Callable[[str], str], target_admin: Admin,
+                    writer: SyncWriter) -> SyncRecorder:
+    """A recorder whose syncs go to the target's sync topic through ``writer``, with end
+    offsets read from the target (a target that is down only means no sync now)."""
+
+    def end_offsets(keys: list[Key]) -> dict[Key, int]:
+        try:
+            # (short: the loop waits meanwhile)
+            return target_admin.end_offsets(keys, timeout_s=5.0)
+        except MirrorError as exc:
+            _log.debug("offset syncs: cannot read the target's end offsets: %s", exc)
+            return {}
+
+    def write(sync: OffsetSync) -> None:
+        for slot in slots(time.time()):
+            writer.write(*encode(sync, slot))
+
+    return SyncRecorder(source_alias, target_topic, end_offsets, write)

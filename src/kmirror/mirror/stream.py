@@ -24,7 +24,7 @@ from kmirror.kafka.admin import Admin
 from kmirror.kafka.reader import SourceReader
 from kmirror.kafka.txn_writer import TransactionalWriter
 from kmirror.kafka.writer import SendFailure, SyncWriter, TargetWriter
-from kmirror.mirror.offset_syncs import SyncRecorder
+from kmirror.mirror.offset_syncs import SyncRecorder, target_recorder
 from kmirror.mirror.partitions import Key, Partitions
 from kmirror.mirror.paths import Path
 from kmirror.mirror.refusals import refusal_message
@@ -32,7 +32,6 @@ from kmirror.mirror.report import StreamReport
 from kmirror.mirror.source_gaps import decide
 from kmirror.mirror.topic_watch import TopicWatch
 from kmirror.mirror.tracker import OffsetTracker
-from kmirror.offsets.syncs import OffsetSync, encode, slots
 from kmirror.topics.filter import RegexTopicFilter
 from kmirror.topics.lineage import CLAIM, LineageGuard, Verdict
 from kmirror.topics.naming import TopicSelection
@@ -95,7 +94,7 @@ class MirrorStream:
         self._error: str | None = None
         self._source_topics: dict[str, str] = {}  # target topic -> source topic, as assigned
         self.reader, self.writer = clients.reader, clients.writer
-        self._target_admin, self.topics = clients.target_admin, clients.topics
+        self.topics = clients.topics
         self.lineage, self._sync_writer = clients.lineage, clients.sync_writer
         self.topic_watch = TopicWatch(self.lineage, self.parts, self.tracker, self.label, self)
         self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
@@ -105,25 +104,10 @@ class MirrorStream:
             "earliest", "smallest", "beginning")
         self.syncs: SyncRecorder | None = None
         if self._sync_writer is not None:
-            self.syncs = SyncRecorder(source.alias, self.target_topic, self._target_ends,
-                                      self._write_sync)
+            self.syncs = target_recorder(source.alias, self.target_topic, clients.target_admin,
+                                         self._sync_writer)
         self.path = compose(self)
         self.reader.bind(self)
-
-    # --- offset syncs ------------------------------------------------------------------------
-
-    def _target_ends(self, keys: list[Key]) -> dict[Key, int]:
-        try:
-            # (short: the loop waits meanwhile; a target that is down just means no sync now)
-            return self._target_admin.end_offsets(keys, timeout_s=5.0)
-        except MirrorError as exc:
-            _log.debug("offset syncs: cannot read the target's end offsets: %s", exc)
-            return {}
-
-    def _write_sync(self, sync: OffsetSync) -> None:
-        assert self._sync_writer is not None
-        for slot in slots(time.time()):
-            self._sync_writer.write(*encode(sync, slot))
 
     # --- the GroupListener of kafka/reader.py (called inside reader.poll_batch) -------------
 
