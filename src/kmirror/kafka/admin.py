@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
 
 from kmirror.errors import AccessDenied, ClusterUnreachable, MirrorError
 from kmirror.kafka.acls import acl_line
-from kmirror.kafka.client_errors import translated
+from kmirror.kafka.client_errors import text_of, translated
 from kmirror.kafka.connection import ConnectionErrors, wait_for_metadata
 
 _QUIET = {"log_level": 0}
@@ -138,7 +138,7 @@ class Admin:
         except KafkaException as exc:
             raise translated(
                 MirrorError, f"{self.label} cluster: cannot read the metadata of topics "
-                f"{', '.join(names)}: {exc.args[0].str() if exc.args else exc}", exc,
+                f"{', '.join(names)}: {text_of(exc)}", exc,
             ) from exc
         resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
         futures = self._client.describe_configs(resources, request_timeout=timeout_s)
@@ -150,7 +150,7 @@ class Admin:
             except KafkaException as exc:
                 raise translated(
                     MirrorError, f"{self.label} cluster: cannot read the configs of topic "
-                    f"{name}: {exc.args[0].str() if exc.args else exc}", exc,
+                    f"{name}: {text_of(exc)}", exc,
                 ) from exc
             topic = metadata.topics.get(name)
             if topic is None:
@@ -179,7 +179,7 @@ class Admin:
             except KafkaException as exc:
                 raise translated(
                     MirrorError, f"{self.label} cluster: cannot read the configs of topic "
-                    f"{resource.name}: {exc.args[0].str() if exc.args else exc}", exc,
+                    f"{resource.name}: {text_of(exc)}", exc,
                 ) from exc
             out[resource.name] = entry.value if entry is not None else None
         return out
@@ -259,7 +259,7 @@ class Admin:
             return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
         except KafkaException as exc:
             raise translated(MirrorError, f"{self.label} cluster: cannot read end offsets: "
-                             f"{exc.args[0].str() if exc.args else exc}", exc) from exc
+                             f"{text_of(exc)}", exc) from exc
 
     def committed_offsets(
         self, group: str, partitions: Iterable[tuple[str, int]]
@@ -276,7 +276,7 @@ class Admin:
         except KafkaException as exc:
             raise translated(
                 MirrorError, f"{self.label} cluster: cannot read the committed offsets of group "
-                f"{group}: {exc.args[0].str() if exc.args else exc}", exc,
+                f"{group}: {text_of(exc)}", exc,
             ) from exc
         return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
 

@@ -72,6 +72,12 @@ def is_authorization(failure: BaseException | KafkaError | None) -> bool:
     return code_of(failure) in AUTHORIZATION_FAILED
 
 
+def text_of(failure: BaseException | KafkaError) -> str:
+    """The client's own words for ``failure`` (librdkafka's error string when it has one)."""
+    error = error_of(failure)
+    return error.str() if error is not None else str(failure)
+
+
 def translated(kind: type[E], message: str, failure: BaseException | KafkaError | None) -> E:
     """``kind(message)``, retriable when the client said so; raise it ``from`` the failure."""
     exc = kind(message)
