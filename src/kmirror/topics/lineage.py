@@ -208,12 +208,17 @@ class LineageGuard:
         unknown = [t for t, sid in source_ids.items()
                    if target_ids is None or self._known.get(t) != (sid, target_ids.get(names[t]))]
         stored = self._read_store() if unknown and target_ids is not None else {}
+        lineages = {t: stored.get(lineage_key(self.source_cluster, t, names[t]))
+                    or self._remembered.get(t) for t in unknown}
+        if target_ids is not None:
+            target_ids = self._ask_again(target_ids, sorted(
+                {names[t] for t, known in lineages.items()
+                 if known is not None and names[t] not in target_ids}))
         for topic, source_id in source_ids.items():
             if topic not in unknown:
                 verdicts[topic] = Verdict(topic, MIRROR)
                 continue
-            key = lineage_key(self.source_cluster, topic, names[topic])
-            known = stored.get(key) or self._remembered.get(topic)
+            known = lineages[topic]
             if target_ids is None or (self.store_problem is not None and known is None):
                 # Without the target's ids or its stored lineages, only a source id that
                 # differs from one seen here is certain (a re-creation); anything else stays
@@ -241,6 +246,24 @@ class LineageGuard:
                 self._known.pop(topic, None)
             verdicts[topic] = Verdict(topic, kind, message, new_source)
         return verdicts
+
+    def _ask_again(self, target_ids: dict[str, str], missing: list[str]) -> dict[str, str] | None:
+        """The target's ids with the ``missing`` topics (named by a lineage) asked again, now
+        that the lineages are read; None (and ``target_problem`` says why) if it does not
+        answer.
+
+        A claim is written only after its claimer saw the target topic, so a lineage read from
+        the store names a topic that existed before the read. Its absence from the ids asked
+        *before* the read proves nothing: the topic may have been created meanwhile (by the
+        supervisor's topic refresh while a stream judged it, or the other way round). Judged
+        on those ids, a new topic's partitions were refused as "target deleted"."""
+        if not missing:
+            return target_ids
+        try:
+            return {**target_ids, **self._target.topic_ids(missing)}
+        except KmirrorError as exc:
+            self.target_problem = str(exc)
+            return None
 
     def _read_store(self) -> dict[bytes, Lineage]:
         """The stored lineages; none (and ``store_problem`` says why) when they cannot be read

@@ -208,3 +208,25 @@ def test_a_claim_the_target_refuses_is_written_at_the_next_call() -> None:
     store.fail = False
     [written] = guard.claim()
     assert written.source_topic_id == "S1" and store.kept
+
+
+def test_a_target_topic_created_and_claimed_during_the_check_is_mirrored_not_refused() -> None:
+    # Given a new topic the stream judges while the supervisor's topic refresh creates its
+    # target topic and claims it: the claim is in the store the stream reads, but the target
+    # topic was not there yet when the stream asked for the target's ids
+    source, target = FakeCluster({"t": "S1"}), FakeCluster({})
+    claimed = FakeStore()
+    supervisor = _guard(source, target, claimed)
+
+    class ClaimedDuringTheRead(FakeStore):
+        def read(self) -> dict[bytes, Lineage]:
+            if not claimed.kept:
+                assert supervisor.check(["t"])["t"].kind == CLAIM
+                target.ids["east.t"] = "T1"
+                supervisor.claim()
+            return dict(claimed.kept)
+
+    stream = _guard(source, target, ClaimedDuringTheRead())
+    # Then the topic is mirrored, not refused as a deleted target topic
+    verdict = stream.check(["t"])["t"]
+    assert (verdict.kind, verdict.allowed) == (MIRROR, True)
