@@ -177,7 +177,13 @@ class Planner:
             plan.actions = plan.sync.plan(allowed)
             if not self.dry_run:
                 plan.sync.apply(plan.actions)
-        elif new or grown:
+            plan.topics = selected
+            return
+        # Deleted target topics are looked for before this refresh creates any: a topic
+        # created a moment ago may not be in the target's metadata yet (seen under load: a new
+        # topic reported "deleted while mirroring" right after its creation).
+        self._check_target_topics(plan, selected)
+        if new or grown:
             actions = plan.sync.ensure({t: selected[t] for t in new + grown if t in allowed})
             for topic in new:
                 if topic not in plan.refused:  # (a refused one was reported as an error)
@@ -188,9 +194,7 @@ class Planner:
                          f"{selected[topic]} partitions")
             for action in actions:
                 self.out(f"  target: {action.describe()}")
-        if not first:
-            self._check_target_topics(plan, selected)
-            self._keep_lineages(plan)
+        self._keep_lineages(plan)
         plan.topics = selected
 
     def _report_loops(self, plan: SourcePlan, all_topics: Mapping[str, int]) -> None:

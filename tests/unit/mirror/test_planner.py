@@ -161,6 +161,24 @@ def test_a_target_topic_deleted_while_mirroring_is_not_created_behind_your_back(
     assert "orders" not in run.target.partitions
 
 
+def test_a_target_topic_just_created_is_not_reported_deleted_before_the_target_lists_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = Run(tmp_path, {"orders": 1})
+    run.planner.prepare()
+    run.printed()
+    # Given a target whose metadata does not list a topic right after its creation (under load)
+    listed = run.target.topics
+    monkeypatch.setattr(run.target, "topics", lambda timeout_s=15.0: {
+        t: n for t, n in listed(timeout_s).items() if t != "payments"})
+    # When a refresh creates the target topic of a new source topic
+    run.source.add_topic("payments", 2)
+    run.planner.refresh_topics()
+    # Then it is mirrored, not reported deleted while mirroring
+    assert run.printed() == ["new topic payments (2 partitions) from 'source': mirroring it",
+                             "  target: payments: create, 2 partitions"]
+
+
 def test_with_recreate_a_target_topic_deleted_while_mirroring_is_created_again(
     tmp_path: Path,
 ) -> None:
