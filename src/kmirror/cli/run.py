@@ -101,6 +101,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     return run_mirror(settings, verbose=args.verbose, options=options)
 
+
 def _print_config(settings: MirrorSettings) -> None:
     """Every effective setting per client, secrets masked (kmirror run --print-config)."""
     for source in settings.sources:
