@@ -317,10 +317,14 @@ def target_total(bootstrap: str, topic: str) -> int:
 
 def highest_sequences(bootstrap: str, topic: str, partitions: int, tail: int = 5000
                       ) -> dict[int, int]:
-    """The highest sequence number among the last ``tail`` records of each partition (-1: none).
+    """The highest sequence number among the last committed records of each partition (-1:
+    none at all).
 
     A mirror writes partition p in order (re-sends of a stretch come before new records), so
-    every sequence number below a committed source offset must show up within the tail.
+    every sequence number below a committed source offset must show up within the tail. The tail
+    is ``tail`` offsets, widened (x4 each time) while it holds no committed record: with
+    --exactly-once a killed mirror's open transaction is aborted, and its records (invisible to
+    read_committed readers) can fill far more than ``tail`` offsets at the partition's end.
     """
     ends = retrying(lambda: end_offsets(bootstrap, topic))
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"faults-tail-{uuid.uuid4()}",
@@ -329,23 +333,34 @@ def highest_sequences(bootstrap: str, topic: str, partitions: int, tail: int = 5
     try:
         for p in range(partitions):
             end = ends.get(p, 0)
-            if end == 0:
-                continue
-            consumer.assign([TopicPartition(topic, p, max(0, end - tail))])
-            deadline = time.monotonic() + 60
-            position = max(0, end - tail)
-            while position < end and time.monotonic() < deadline:
-                for msg in consumer.consume(5000, 0.5):
-                    if msg.error():
-                        continue
-                    position = msg.offset() + 1
-                    out[p] = max(out[p], int(msg.key()))
-                # (past transaction markers too, which are never returned: --exactly-once)
-                [now] = consumer.position([TopicPartition(topic, p)])
-                position = max(position, now.offset)
+            window = tail
+            while end > 0:
+                start = max(0, end - window)
+                out[p] = _highest_in(consumer, topic, p, start, end)
+                if out[p] >= 0 or start == 0:
+                    break
+                window *= 4
     finally:
         consumer.close()
     return out
+
+
+def _highest_in(consumer: Consumer, topic: str, partition: int, start: int, end: int) -> int:
+    """The highest sequence number of the committed records in [start, end) (-1: none)."""
+    consumer.assign([TopicPartition(topic, partition, start)])
+    highest = -1
+    deadline = time.monotonic() + 60
+    position = start
+    while position < end and time.monotonic() < deadline:
+        for msg in consumer.consume(5000, 0.5):
+            if msg.error():
+                continue
+            position = msg.offset() + 1
+            highest = max(highest, int(msg.key()))
+        # (past transaction markers too, which are never returned: --exactly-once)
+        [now] = consumer.position([TopicPartition(topic, partition)])
+        position = max(position, now.offset)
+    return highest
 
 
 # --- reporting ------------------------------------------------------------------------------
