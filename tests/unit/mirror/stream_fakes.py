@@ -238,12 +238,13 @@ class Harness:
 
 
 def harness(settings: MirrorSettings, reader: FakeReader, writer: FakeWriter,
-            handler: Any = None, locate: Any = None) -> Harness:
-    """A stream on the record path over fakes."""
+            handler: Any = None, locate: Any = None, compose: Any = None) -> Harness:
+    """A stream over fakes: on the record path with checkpoint or per-record
+    acknowledgements, or on the path ``compose`` builds."""
     reports: list[StreamReport] = []
     stop = [False]
 
-    def compose(stream: MirrorStream) -> DeliveryPath:
+    def record_path(stream: MirrorStream) -> DeliveryPath:
         target = cast(TargetWriter, writer)
         acks = (RecordAcks(stream, target) if writer.per_record_acks else
                 CheckpointAcks(stream, target, locate or (lambda *args: {})))
@@ -255,5 +256,5 @@ def harness(settings: MirrorSettings, reader: FakeReader, writer: FakeWriter,
         lineage=cast(LineageGuard, FakeLineage()), sync_writer=None,
     )
     stream = MirrorStream(settings, settings.sources[0], 0, reports.append,
-                          lambda: stop[0], clients, compose)
+                          lambda: stop[0], clients, compose or record_path)
     return Harness(stream, reader, writer, reports, stop)
