@@ -5,7 +5,7 @@ the rest waiting for the next poll, so order is kept."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from confluent_kafka import KafkaError
@@ -47,7 +47,7 @@ class Message:
 
 
 class FakeConsumer:
-    batches: list[list[Message]] = []
+    batches: ClassVar[list[list[Message]]] = []  # what the next consume() calls return
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.polls = 0
