@@ -56,8 +56,8 @@ def main(source: str, target: str, src_dir: str, label: str) -> None:
     (work / "target.properties").write_text(f"bootstrap.servers={target}\n")
     began = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kmirror", "run", "--consumer.config", str(work / "source.properties"),
-         "--producer.config", str(work / "target.properties"), "--include", TOPIC,
+        [sys.executable, "-m", "kmirror", "run",
+         "--consumer.config", str(work / "source.properties"), "--producer.config", str(work / "target.properties"), "--include", TOPIC,
          "--until-caught-up", "--metrics.port", "0", "--no-live"],
         env={**os.environ, "PYTHONPATH": src_dir},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
