@@ -55,12 +55,12 @@ def main(source: str, target: str, src_dir: str, label: str) -> None:
         f"bootstrap.servers={source}\ngroup.id=g-{uuid.uuid4().hex[:6]}\n")
     (work / "target.properties").write_text(f"bootstrap.servers={target}\n")
     began = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kmirror", "run",
-         "--consumer.config", str(work / "source.properties"), "--producer.config", str(work / "target.properties"), "--include", TOPIC,
-         "--until-caught-up", "--metrics.port", "0", "--no-live"],
-        env={**os.environ, "PYTHONPATH": src_dir},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = ["--consumer.config", str(work / "source.properties"),
+            "--producer.config", str(work / "target.properties"), "--include", TOPIC,
+            "--until-caught-up", "--metrics.port", "0", "--no-live"]
+    proc = subprocess.Popen([sys.executable, "-m", "kmirror", "run", *args],
+                            env={**os.environ, "PYTHONPATH": src_dir},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cpu: dict[int, float] = {}
     while proc.poll() is None:
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
