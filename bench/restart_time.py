@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -102,7 +102,7 @@ def main() -> int:
     probe.close()
     print(json.dumps({
         "command": " ".join(["bench/restart_time.py", *sys.argv[1:]]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"cores": os.cpu_count(), "os": platform.platform()},
         "partitions": args.partitions,
         "records_before": args.partitions * args.records_per_partition,
