@@ -36,8 +36,41 @@ def settings_for(tmp_path: Path, **options: Any) -> MirrorSettings:
                                 include=".*", exclude=None, **options)
 
 
-def record(topic: str, partition: int, offset: int, value: bytes = b"v") -> SourceRecord:
-    return (topic, partition, offset, b"k%d" % offset, value, None, 1_000 + offset)
+@dataclass(frozen=True)
+class FakeRecord:
+    """A consumed record with the accessors of kafka/reader.py's SourceRecord."""
+
+    topic_: str
+    partition_: int
+    offset_: int
+    value_: bytes
+    headers_: list[tuple[str, bytes | None]] | None = None
+
+    def topic(self) -> str:
+        return self.topic_
+
+    def partition(self) -> int:
+        return self.partition_
+
+    def offset(self) -> int:
+        return self.offset_
+
+    def key(self) -> bytes:
+        return b"k%d" % self.offset_
+
+    def value(self) -> bytes:
+        return self.value_
+
+    def headers(self) -> list[tuple[str, bytes | None]] | None:
+        return self.headers_
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_000 + self.offset_)
+
+
+def record(topic: str, partition: int, offset: int, value: bytes = b"v",
+           headers: list[tuple[str, bytes | None]] | None = None) -> SourceRecord:
+    return FakeRecord(topic, partition, offset, value, headers)
 
 
 @dataclass
@@ -94,9 +127,9 @@ class FakeReader:
         out: list[SourceRecord] = []
         for key in sorted(self.assigned - self.paused):
             for rec in self.log.get(key, []):
-                if rec[2] >= self.position[key] and len(out) < max_records:
+                if rec.offset() >= self.position[key] and len(out) < max_records:
                     out.append(rec)
-                    self.position[key] = rec[2] + 1
+                    self.position[key] = rec.offset() + 1
         return out, None
 
     def pause(self, keys: Iterable[Key]) -> None:
@@ -123,7 +156,7 @@ class FakeReader:
                    ) -> dict[Key, tuple[int, int]]:
         out = {}
         for key in keys:
-            offsets = [r[2] for r in self.log.get(key, [])]
+            offsets = [r.offset() for r in self.log.get(key, [])]
             out[key] = (min(offsets, default=0), max(offsets, default=-1) + 1)
         return out
 

@@ -160,7 +160,7 @@ def test_records_born_in_the_target_are_not_sent_back_with_provenance(tmp_path: 
     reader, writer = FakeReader(), FakeWriter()
     settings = settings_for(tmp_path, provenance_header=True)
     mark = [("kmirror.provenance", settings.target_alias.encode())]
-    born_there = ("a", 0, 1, b"k", b"v", mark, 5)
+    born_there = record("a", 0, 1, headers=mark)
     reader.log[A0] = [record("a", 0, 0), born_there, record("a", 0, 2)]
     reader.to_assign = [A0]
     h = harness(settings, reader, writer)

@@ -245,7 +245,7 @@ class BatchPath:
         (every partition is paused as it is assigned; anything returned anyway is dropped:
         its offsets are fetched again on the batch path)."""
         records, error = self.loop.reader.poll_batch(BATCH_RECORDS, 0)
-        fetched = {(r[0], r[1]) for r in records}
+        fetched = {(r.topic(), r.partition()) for r in records}
         if fetched:
             self.loop.reader.pause(fetched)
         if error is not None:

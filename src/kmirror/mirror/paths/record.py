@@ -88,9 +88,10 @@ class RecordPath:
         from the committed offset by whoever mirrors them next)."""
         gone = set(keys)
         if gone and self._pending:
-            kept = [r for r in self._pending if (r[0], r[1]) not in gone]
+            kept = [r for r in self._pending if (r.topic(), r.partition()) not in gone]
             if len(kept) < len(self._pending):
-                self._dropped.update(gone.intersection((r[0], r[1]) for r in self._pending))
+                self._dropped.update(gone.intersection((r.topic(), r.partition())
+                                                    for r in self._pending))
             self._pending = kept
 
     def let_go(self, keys: list[Key]) -> None:
@@ -147,7 +148,7 @@ class RecordPath:
         aborted records): without this a transactional partition would never look caught up.
         Only partitions with nothing in flight and nothing waiting (or dropped) qualify."""
         loop = self.loop
-        waiting = {(r[0], r[1]) for r in self._pending} | self._dropped
+        waiting = {(r.topic(), r.partition()) for r in self._pending} | self._dropped
         tracks = loop.tracker.tracks
         idle = [
             key for key in loop.parts.mirroring
@@ -183,30 +184,32 @@ class RecordPath:
         by_topic = stats.by_topic
         count = size = 0
         for i, record in enumerate(batch):
-            key = (record[0], record[1])
+            topic = record.topic()
+            key = (topic, record.partition())
             track = tracks.get(key)
             if track is None:
                 if key in skipped or not may_send(key):
                     skipped.add(key)
                     continue
                 track = tracks[key] = track_for(*key)
+            value = record.value()
             try:
                 if send_one is None:
-                    send(target_topic(key[0]), key[1], record[3], record[4], record[5],
-                         record[6], track, record[2])
-                    track.sent(record[2])
+                    offset = record.offset()
+                    send(target_topic(topic), key[1], record.key(), value, record.headers(),
+                         record.timestamp()[1], track, offset)
+                    track.sent(offset)
                 elif send_one(record, track) is False:
                     continue
             except QueueFull:
                 self._sent(stats, count, size, None)
                 return batch[i:]
-            value = record[4]
             length = len(value) if value is not None else 0
             count += 1
             size += length
-            counts = by_topic.get(record[0])
+            counts = by_topic.get(topic)
             if counts is None:
-                counts = by_topic[record[0]] = [0, 0]
+                counts = by_topic[topic] = [0, 0]
             counts[0] += 1
             counts[1] += length
         self._sent(stats, count, size, batch[-1])
@@ -219,7 +222,7 @@ class RecordPath:
         stats.records += count
         stats.bytes += size
         if count:
-            self.acks.sent(last[6] if last is not None else -1)
+            self.acks.sent(last.timestamp()[1] if last is not None else -1)
 
     def _sender(self, provenance: bool) -> Send | None:
         """The one way this path sends a record, chosen once: through the handler, with the
@@ -228,22 +231,22 @@ class RecordPath:
         handler = self.handler
 
         def handled(record: SourceRecord, track: PartitionTrack) -> None:
-            self._send_handled(record, track, record[5])
+            self._send_handled(record, track, record.headers())
 
         if not provenance:
             return None if handler is None else handled
 
         def with_provenance(record: SourceRecord, track: PartitionTrack) -> bool | None:
-            topic, partition, offset, key, value, headers, timestamp_ms = record
-            marked = self._with_provenance(headers)
+            offset = record.offset()
+            marked = self._with_provenance(record.headers())
             if marked is None:  # born in the target cluster: never send it back
                 track.consumed(offset)
                 return False
             if handler is not None:
                 self._send_handled(record, track, marked)
             else:
-                writer.send(target_topic(topic), partition, key, value, marked, timestamp_ms,
-                            track, offset)
+                writer.send(target_topic(record.topic()), record.partition(), record.key(),
+                            record.value(), marked, record.timestamp()[1], track, offset)
                 track.sent(offset)
             return None
 
@@ -260,9 +263,10 @@ class RecordPath:
     def _send_handled(self, record: SourceRecord, track: PartitionTrack,
                       headers: Headers | None) -> None:
         assert self.handler is not None
-        topic, partition, offset, key, value, _, timestamp_ms = record
-        outputs = list(self.handler.handle(
-            MirrorRecord(topic, partition, key, value, headers, timestamp_ms)))
+        partition, offset = record.partition(), record.offset()
+        outputs = list(self.handler.handle(MirrorRecord(
+            record.topic(), partition, record.key(), record.value(), headers,
+            record.timestamp()[1])))
         if not outputs:
             track.consumed(offset)
         # A handler's outputs go out all or none: on QueueFull the whole record is retried.
