@@ -6,6 +6,9 @@ broker prints), ``broker.pid`` and ``cluster.json`` (ports and cluster id, so a 
 the same addresses). The local dir is ``$KMIRROR_LOCAL_DIR`` or ``<cache>/local``.
 
 Brokers run in their own session so they outlive the ``kmirror local up`` that started them.
+This module owns a cluster's files and its broker's lifecycle; the text of the broker's
+configuration is in kmirror.local.broker_config, port choice in kmirror.local.ports and the
+pid-level checks and signals in kmirror.local.pids.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ import base64
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmirror.errors import LocalClusterError
-from kmirror.local import security
+from kmirror.local import broker_config, pids, ports, security
 from kmirror.local.distribution import KafkaDistribution, cache_root
 
 HEAP = "512m"
@@ -156,7 +157,7 @@ class LocalCluster:
         except (OSError, ValueError):
             self.pid_file.unlink(missing_ok=True)
             return None
-        cmdline = _cmdline(pid)
+        cmdline = pids.cmdline(pid)
         if cmdline is None:
             # Process gone (crash, reboot, kill -9): a stale pid file, safe to forget.
             self.pid_file.unlink(missing_ok=True)
@@ -189,13 +190,13 @@ class LocalCluster:
                 f"cluster '{self.name}' was created without --security; run `kmirror local "
                 f"down --purge --name {self.name}` first to recreate it secured"
             )
-        port, controller_port = _choose_ports(state)
-        ports = {"port": port, "controller_port": controller_port}
+        port, controller_port = ports.choose_ports(state)
+        chosen = {"port": port, "controller_port": controller_port}
         if secure:
-            ports |= _choose_extra_ports(state, ("sasl_port", "ssl_port"))
+            chosen |= ports.choose_extra_ports(state, ("sasl_port", "ssl_port"))
         cluster_id = str(state.get("cluster_id") or _new_cluster_id())
         self.state_file.write_text(
-            json.dumps({**ports, "cluster_id": cluster_id, "secure": secure})
+            json.dumps({**chosen, "cluster_id": cluster_id, "secure": secure})
         )
         self._material = security.material(self.root, self.home) if secure else None
         self._write_configs(port, controller_port)
@@ -216,11 +217,7 @@ class LocalCluster:
         return process
 
     def _write_configs(self, port: int, controller_port: int) -> None:
-        listeners = [
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        ]
+        listeners = broker_config.plaintext_listeners(port, controller_port)
         if self._material is not None:
             state = self._state()
             sasl, ssl = int(str(state["sasl_port"])), int(str(state["ssl_port"]))
@@ -229,51 +226,9 @@ class LocalCluster:
             security.client_configs(self._material, self.clients_dir, f"127.0.0.1:{sasl}",
                                     f"127.0.0.1:{ssl}")
         self.config_file.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-                    *listeners,
-                    "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.data_dir}",
-                    "num.partitions=1",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=4",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "transaction.state.log.num.partitions=4",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    # A mirror must create its target topics itself: never by accident.
-                    "auto.create.topics.enable=false",
-                    "log.segment.bytes=67108864",
-                    "num.network.threads=2",
-                    "num.io.threads=4",
-                    "",
-                ]
-            )
+            broker_config.server_properties(listeners, controller_port, self.data_dir)
         )
-        self.log4j_file.write_text(
-            "\n".join(
-                [
-                    "status = warn",
-                    "appender.out.type = Console",
-                    "appender.out.name = OUT",
-                    "appender.out.layout.type = PatternLayout",
-                    "appender.out.layout.pattern = [%d] %p %m (%c)%n",
-                    "rootLogger.level = INFO",
-                    "rootLogger.appenderRef.out.ref = OUT",
-                    "logger.kafka.name = kafka",
-                    "logger.kafka.level = INFO",
-                    "logger.state.name = state.change.logger",
-                    "logger.state.level = WARN",
-                    "",
-                ]
-            )
-        )
+        self.log4j_file.write_text(broker_config.LOG4J_PROPERTIES)
 
     def _format(self, dist: KafkaDistribution, cluster_id: str) -> None:
         with self.log_file.open("ab") as log:
@@ -324,14 +279,7 @@ class LocalCluster:
         pid = self.running_pid()
         if pid is None:
             return False
-        _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline and _cmdline(pid) is not None:
-            time.sleep(0.2)
-        if _cmdline(pid) is not None:
-            _signal(pid, signal.SIGKILL)
-            while _cmdline(pid) is not None:
-                time.sleep(0.1)
+        pids.terminate(pid, STOP_TIMEOUT_S)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -348,61 +296,5 @@ class LocalCluster:
         return "\n".join("  " + line for line in content[-lines:])
 
 
-def _choose_ports(state: dict[str, object]) -> tuple[int, int]:
-    """Keep the stored ports when both are free, else pick new free loopback ports."""
-    port, controller_port = state.get("port"), state.get("controller_port")
-    if (
-        isinstance(port, int) and isinstance(controller_port, int)
-        and _port_free(port) and _port_free(controller_port)
-    ):
-        return port, controller_port
-    return _free_port(), _free_port()
-
-
-def _choose_extra_ports(state: dict[str, object], names: tuple[str, ...]) -> dict[str, int]:
-    """Keep the stored extra listener ports when free, else new ones."""
-    out = {}
-    for name in names:
-        port = state.get(name)
-        out[name] = port if isinstance(port, int) and _port_free(port) else _free_port()
-    return out
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        # As the broker binds: a port whose old connections linger in TIME_WAIT is free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-def _cmdline(pid: int) -> str | None:
-    """The command line of a live process, or None when there is none (zombies count as gone)."""
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-        if status.rsplit(")", 1)[1].split()[0] == "Z":
-            return None
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, IndexError):
-        return None
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
