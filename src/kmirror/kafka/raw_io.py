@@ -304,9 +304,13 @@ class RawCluster:
 
 
 def _parse_address(address: str) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[v6]:port``, maybe after ``PROTOCOL://``; without a port,
+    9092 (as librdkafka, which reads the same bootstrap.servers)."""
     address = address.strip()
     address = address.split("://", 1)[-1]  # PLAINTEXT://, SASL_SSL://, ...
-    host, _, port = address.rpartition(":")
+    host, colon, port = address.rpartition(":")
+    if not colon or "]" in port:  # no port: "kafka1", "[::1]"
+        host, port = address, ""
     return host.strip("[]") or "localhost", int(port or 9092)
 
 
