@@ -1,0 +1,442 @@
+"""kmirror.kafka.raw_io over a stand-in for raw_wire's Connection (tested on its own in
+test_raw_wire.py): bootstrap addresses, what Metadata, Fetch, Produce and InitProducerId ask
+(request bodies byte-exact against the protocol spec), how their answers (bytes written from
+the spec, decoded by the real response classes) become Metadata, FetchedPartition and
+ProduceResult, the connections' lifecycle, and records decoded for the record path."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
+from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
+from kafka.protocol.producer.produce import ProduceRequest, ProduceResponse
+from kafka.protocol.producer.transaction import InitProducerIdRequest, InitProducerIdResponse
+
+import kmirror.kafka.raw_io as raw_io
+from kmirror.errors import MirrorError
+from kmirror.kafka.batches import AbortedTransaction, Codec, parse_batch
+from kmirror.kafka.raw_io import (
+    Broker,
+    DecodedRecord,
+    FetchedPartition,
+    KafkaCode,
+    Metadata,
+    ProduceResult,
+    RawCluster,
+    RawIO,
+    WireError,
+    _parse_address,
+    decode_records,
+)
+from tests.unit.kafka.test_batches import batch, record, varint
+from tests.unit.kafka.test_raw_wire import (
+    TAGS,
+    compact_array,
+    compact_bytes,
+    compact_string,
+    i16,
+    i32,
+    i64,
+)
+
+T0 = 1_700_000_000_000  # base timestamp of test_batches.batch; its max timestamp is T0 + 5
+
+
+@dataclass
+class Sent:
+    request: Any
+    fields: dict[str, Any]
+    version: int
+    callback: Callable[[Any, WireError | None], None]
+
+    def body(self) -> bytes:
+        """The request's body as it goes on the wire (after the request header)."""
+        return bytes(self.request(version=self.version, **self.fields).encode())
+
+
+class FakeConnection:
+    """Stands in for raw_wire.Connection: records requests, answers ``call`` from a script."""
+
+    def __init__(self, world: World, broker: Broker, client_id: str, label: str,
+                 timeout_s: float, security: object) -> None:
+        if (broker.host, broker.port) in world.refused:
+            raise WireError(f"{broker.host}:{broker.port} refused")
+        self.world, self.broker = world, broker
+        self.sock, self._peer = socket.socketpair()
+        self.closed = self.overdue = False
+        self.waiting: list[Sent] = []
+        self.calls: list[tuple[Any, dict[str, Any]]] = []
+        world.opened.append(self)
+
+    def version(self, request: Any) -> int:
+        return 12  # Fetch and Produce: the last versions naming topics
+
+    def send(self, request: Any, fields: dict[str, Any], version: int,
+             callback: Callable[[Any, WireError | None], None]) -> None:
+        self.waiting.append(Sent(request, fields, version, callback))
+
+    def call(self, request: Any, fields: dict[str, Any]) -> Any:
+        self.calls.append((request, fields))
+        answer = self.world.answers.pop(0)
+        if isinstance(answer, WireError):
+            self.closed = True  # as Connection fails itself
+            raise answer
+        return answer
+
+    def expire(self, now: float) -> None:
+        self.closed = self.closed or self.overdue
+
+    def close(self) -> None:
+        self.closed = True
+        self.sock.close()
+        self._peer.close()
+
+
+class World:
+    """What the fake connections find: refused addresses, scripted answers, who was opened."""
+
+    def __init__(self) -> None:
+        self.refused: set[tuple[str, int]] = set()
+        self.answers: list[Any] = []
+        self.opened: list[FakeConnection] = []
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    here = World()
+    monkeypatch.setattr(raw_io, "Connection", lambda *args: FakeConnection(here, *args))
+    yield here
+    for conn in here.opened:
+        conn.close()
+
+
+@pytest.fixture
+def cluster(world: World) -> Iterator[RawCluster]:
+    with selectors.DefaultSelector() as selector:
+        raw = RawCluster("kafka1:9092,kafka2:9093", "kmirror-test", "source", selector,
+                         request_timeout_s=0.3)
+        raw.brokers = {1: Broker(1, "kafka1", 9092), 2: Broker(2, "kafka2", 9093)}
+        yield raw
+
+
+def answered(conn: FakeConnection, response_class: Any, body: bytes) -> None:
+    """Hand the oldest request sent on ``conn`` its answer, decoded as raw_wire would."""
+    conn.waiting.pop(0).callback(response_class.decode(body, version=12), None)
+
+
+# --- bootstrap servers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("address", "host", "port"), [
+    ("kafka1:9093", "kafka1", 9093),
+    (" SASL_SSL://kafka1:9093 ", "kafka1", 9093),
+    ("[::1]:9094", "::1", 9094),
+    ("kafka1", "kafka1", 9092),  # librdkafka's default port
+    ("[::1]", "::1", 9092),
+    ("PLAINTEXT://kafka1", "kafka1", 9092),
+])
+def test_a_bootstrap_server_is_read_as_librdkafka_reads_it(address: str, host: str,
+                                                           port: int) -> None:
+    assert _parse_address(address) == (host, port)
+
+
+# --- metadata ----------------------------------------------------------------------------------
+
+
+def metadata_v12(topics: list[tuple[int, str, list[tuple[int, int, int]]]]) -> Any:
+    """Brokers 1 and 2; topics as (error, name, partitions as (error, index, leader))."""
+    brokers = [i32(node) + compact_string(f"kafka{node}") + i32(9091 + node)
+               + compact_string(None) + TAGS for node in (1, 2)]
+    encoded = [
+        i16(error) + compact_string(name) + bytes(16) + b"\x00" + compact_array([
+            i16(p_error) + i32(index) + i32(leader) + i32(0) + compact_array([])
+            + compact_array([]) + compact_array([]) + TAGS
+            for p_error, index, leader in partitions
+        ]) + i32(0) + TAGS
+        for error, name, partitions in topics
+    ]
+    body = (i32(0) + compact_array(brokers) + compact_string("c") + i32(1)
+            + compact_array(encoded) + TAGS)
+    return MetadataResponse.decode(body, version=12)
+
+
+def test_metadata_maps_leaders_and_keeps_topic_errors(world: World,
+                                                      cluster: RawCluster) -> None:
+    world.answers = [metadata_v12([(0, "a", [(0, 0, 2), (5, 1, 2)]), (3, "b", [])])]
+    cluster.brokers = {}
+    assert cluster.metadata(["b", "a", "b"]) == Metadata(
+        brokers={1: Broker(1, "kafka1", 9092), 2: Broker(2, "kafka2", 9093)},
+        leaders={("a", 0): 2, ("a", 1): -1},  # LEADER_NOT_AVAILABLE: no leader yet
+        errors={"b": KafkaCode.of(3)},
+    )
+    assert cluster.brokers[2] == Broker(2, "kafka2", 9093)
+    [conn] = world.opened
+    assert conn.broker == Broker(-1, "kafka1", 9092)  # the first bootstrap server
+    [(request, fields)] = conn.calls
+    assert request is MetadataRequest
+    assert [t.name for t in fields["topics"]] == ["a", "b"]
+    assert fields["allow_auto_topic_creation"] is False
+
+
+def test_metadata_goes_to_the_next_bootstrap_server_that_answers(world: World) -> None:
+    world.refused = {("kafka1", 9092)}
+    world.answers = [metadata_v12([])]
+    with selectors.DefaultSelector() as selector:
+        RawCluster("kafka1:9092,kafka2", "c", "source", selector).metadata([])
+    assert [c.broker for c in world.opened] == [Broker(-1, "kafka2", 9092)]
+
+
+def test_no_bootstrap_server_answering_says_why_for_each(world: World,
+                                                         cluster: RawCluster) -> None:
+    world.refused = {("kafka1", 9092), ("kafka2", 9093)}
+    cluster.brokers = {}
+    with pytest.raises(WireError, match=r"^kafka1:9092 refused; kafka2:9093 refused$"):
+        cluster.metadata(["a"])
+
+
+def test_metadata_is_asked_again_once_on_a_new_connection(world: World,
+                                                          cluster: RawCluster) -> None:
+    world.answers = [WireError("lost"), metadata_v12([(0, "a", [(0, 0, 1)])])]
+    assert cluster.metadata(["a"]).leaders == {("a", 0): 1}
+    first, second = world.opened
+    assert first.closed and not second.closed
+    world.answers = [WireError("lost"), WireError("lost again")]
+    with pytest.raises(WireError, match="lost again"):
+        cluster.metadata(["a"])
+
+
+# --- fetch -------------------------------------------------------------------------------------
+
+
+def fetch_partition(partition: int, offset: int) -> bytes:
+    """No leader epoch, no last fetched epoch, no log start offset: the spec's -1s."""
+    return i32(partition) + i32(-1) + i64(offset) + i32(-1) + i64(-1) + i32(65536) + TAGS
+
+
+def fetched(index: int, error: int, records: bytes | None,
+            aborted: list[tuple[int, int]] | None) -> bytes:
+    """A partition of a Fetch v12 answer: high watermark 120, last stable 110, start 0."""
+    aborted_txns = b"\x00" if aborted is None else compact_array(  # 0: null
+        [i64(pid) + i64(first) + TAGS for pid, first in aborted])
+    return (i32(index) + i16(error) + i64(120) + i64(110) + i64(0) + aborted_txns + i32(-1)
+            + (b"\x00" if records is None else compact_bytes(records)) + TAGS)
+
+
+def fetch_v12(error: int, partitions: list[bytes]) -> bytes:
+    topic = compact_string("orders") + compact_array(partitions) + TAGS
+    return i32(0) + i16(error) + i32(0) + compact_array([topic]) + TAGS
+
+
+Results = list[tuple[list[Any], WireError | None]]
+
+
+def fetch(world: World, cluster: RawCluster, results: Results) -> FakeConnection:
+    cluster.fetch(1, {("orders", 0): 100, ("orders", 1): 7, ("audit", 0): 0}, max_wait_ms=500,
+                  max_bytes=1 << 20, partition_max_bytes=65536, isolation_level=1,
+                  callback=lambda parts, error: results.append((parts, error)))
+    [conn] = world.opened
+    return conn
+
+
+def test_fetch_asks_every_partition_in_one_sessionless_request(world: World,
+                                                               cluster: RawCluster) -> None:
+    conn = fetch(world, cluster, [])
+    [sent] = conn.waiting
+    assert (sent.request, sent.version, conn.broker.node_id) == (FetchRequest, 12, 1)
+    assert sent.body() == (
+        i32(-1) + i32(500) + i32(1) + i32(1 << 20) + b"\x01"  # replica, wait, min, max, isolation
+        + i32(0) + i32(-1)  # no fetch session
+        + compact_array([
+            compact_string("orders") + compact_array(
+                [fetch_partition(0, 100), fetch_partition(1, 7)]) + TAGS,
+            compact_string("audit") + compact_array([fetch_partition(0, 0)]) + TAGS,
+        ])
+        + compact_array([]) + compact_string("") + TAGS  # nothing forgotten, no rack
+    )
+
+
+def test_fetch_answers_become_fetched_partitions(world: World, cluster: RawCluster) -> None:
+    results: Results = []
+    conn = fetch(world, cluster, results)
+    batches = batch([record(0, b"k", b"v")], base_offset=100)
+    answered(conn, FetchResponse, fetch_v12(0, [
+        fetched(0, 0, batches, [(4242, 90)]),
+        fetched(1, 1, None, None),  # OFFSET_OUT_OF_RANGE
+        fetched(5, 0, b"", []),  # not asked for
+    ]))
+    [(parts, error)] = results
+    assert error is None
+    assert parts == [
+        FetchedPartition("orders", 0, 100, None, batches, [AbortedTransaction(4242, 90)], 120, 0),
+        FetchedPartition("orders", 1, 7, KafkaCode.of(1), b"", [], 120, 0),
+        FetchedPartition("orders", 5, -1, None, b"", [], 120, 0),
+    ]
+    assert parts[1].error is not None and parts[1].error.out_of_range
+
+
+def test_a_failed_fetch_reports_no_partitions(world: World, cluster: RawCluster) -> None:
+    results: Results = []
+    conn = fetch(world, cluster, results)
+    answered(conn, FetchResponse, fetch_v12(71, []))  # INVALID_FETCH_SESSION_EPOCH
+    lost = WireError("source: broker kafka1:9092: connection lost")
+    fetch(world, cluster, results)
+    conn.waiting.pop(0).callback(None, lost)
+    assert [(parts, str(error)) for parts, error in results] == [
+        ([], "source: fetch failed: INVALID_FETCH_SESSION_EPOCH"), ([], str(lost))]
+
+
+# --- produce -----------------------------------------------------------------------------------
+
+
+def produced(index: int, error: int, base_offset: int, message: str | None) -> bytes:
+    return (i32(index) + i16(error) + i64(base_offset) + i64(-1) + i64(0) + compact_array([])
+            + compact_string(message) + TAGS)
+
+
+def test_produce_sends_one_batch_per_partition_with_acks_all(world: World,
+                                                             cluster: RawCluster) -> None:
+    results: list[tuple[list[ProduceResult], WireError | None]] = []
+    cluster.produce(2, {("orders", 0): b"batch-0", ("orders", 1): b"batch-1"}, 30_000,
+                    lambda parts, error: results.append((parts, error)))
+    [conn] = world.opened
+    [sent] = conn.waiting
+    assert (sent.request, conn.broker.node_id) == (ProduceRequest, 2)
+    assert sent.body() == (
+        compact_string(None) + i16(-1) + i32(30_000)  # no transactional id, acks=all, timeout
+        + compact_array([compact_string("orders") + compact_array([
+            i32(0) + compact_bytes(b"batch-0") + TAGS,
+            i32(1) + compact_bytes(b"batch-1") + TAGS,
+        ]) + TAGS])
+        + TAGS
+    )
+    topic = compact_string("orders") + compact_array([
+        produced(0, 0, 500, None), produced(1, 46, -1, None), produced(2, 10, -1, "too big"),
+    ]) + TAGS
+    answered(conn, ProduceResponse, compact_array([topic]) + i32(0) + TAGS)
+    assert results == [([
+        ProduceResult("orders", 0, 500, None, None),
+        ProduceResult("orders", 1, -1, KafkaCode.of(46), None),  # a duplicate
+        ProduceResult("orders", 2, -1, KafkaCode.of(10), "too big"),
+    ], None)]
+
+
+# --- producer id -------------------------------------------------------------------------------
+
+
+def init_producer_id_v4(error: int, producer_id: int = -1, epoch: int = -1) -> Any:
+    body = i32(0) + i16(error) + i64(producer_id) + i16(epoch) + TAGS
+    return InitProducerIdResponse.decode(body, version=4)
+
+
+def test_a_producer_id_is_asked_again_while_the_broker_is_not_ready(
+        world: World, cluster: RawCluster) -> None:
+    world.answers = [init_producer_id_v4(14), init_producer_id_v4(0, 4242, 0)]  # 14: loading
+    assert cluster.init_producer_id() == (4242, 0)
+    [conn] = world.opened
+    assert conn.calls == [(InitProducerIdRequest, {
+        "transactional_id": None, "transaction_timeout_ms": 2**31 - 1})] * 2
+
+
+@pytest.mark.parametrize(("code", "most_asks"), [(31, 1), (14, 3)],
+                         ids=["not retriable", "retriable past the timeout"])
+def test_a_producer_id_refused_stops_the_batch_path(world: World, cluster: RawCluster,
+                                                    code: int, most_asks: int) -> None:
+    world.answers = [init_producer_id_v4(code)] * 20
+    name = KafkaCode.of(code).name
+    with pytest.raises(MirrorError, match=f"^source: cannot get a producer id for --shallow: "
+                       f"{name}$"):
+        cluster.init_producer_id()
+    [conn] = world.opened
+    assert 1 <= len(conn.calls) <= most_asks  # asked every 0.2 s until the 0.3 s timeout
+
+
+def test_a_setup_connection_that_failed_is_replaced(world: World, cluster: RawCluster) -> None:
+    world.answers = [WireError("lost"), init_producer_id_v4(0, 7, 1)]
+    with pytest.raises(WireError, match=r"^lost$"):
+        cluster.init_producer_id()
+    assert cluster.init_producer_id() == (7, 1)
+    assert [c.closed for c in world.opened] == [True, False]
+
+
+# --- connections -------------------------------------------------------------------------------
+
+
+def test_a_connection_is_opened_once_per_broker_and_again_after_it_closed(
+        world: World, cluster: RawCluster) -> None:
+    selector = cluster._selector
+    first = cluster.connection(1)
+    assert cluster.connection(1) is first and len(world.opened) == 1
+    assert selector.get_key(first.sock).data is first
+    first.closed = True
+    second = cluster.connection(1)
+    assert second is not first and second.broker == Broker(1, "kafka1", 9092)
+    assert [key.data for key in selector.get_map().values()] == [second]
+    with pytest.raises(WireError, match=r"^source: broker 7 is not in the metadata$"):
+        cluster.connection(7)
+
+
+def test_in_flight_expire_and_close(world: World, cluster: RawCluster) -> None:
+    cluster.produce(1, {("orders", 0): b"x"}, 1000, lambda *_: None)
+    cluster.produce(1, {("orders", 0): b"y"}, 1000, lambda *_: None)
+    cluster.produce(2, {("orders", 1): b"z"}, 1000, lambda *_: None)
+    assert (cluster.in_flight(1), cluster.in_flight(2), cluster.in_flight(3)) == (2, 1, 0)
+    assert cluster.in_flight() == 3
+    one, two = world.opened
+    one.overdue = True
+    cluster.expire()
+    assert [c.closed for c in world.opened] == [True, False] and cluster.in_flight() == 1
+    assert [key.data for key in cluster._selector.get_map().values()] == [two]
+    cluster.close()
+    assert [c.closed for c in world.opened] == [True, True]
+    assert not cluster._selector.get_map()
+
+
+def test_poll_serves_each_readable_connection() -> None:
+    io = RawIO()
+    assert io.poll(0.01) == 0  # nothing registered
+    ours, theirs = socket.socketpair()
+    served: list[bytes] = []
+
+    class Readable:
+        def on_readable(self) -> None:
+            served.append(ours.recv(16))
+
+    io.selector.register(ours, selectors.EVENT_READ, Readable())
+    theirs.sendall(b"answer")
+    assert (io.poll(1.0), served) == (1, [b"answer"])
+    assert io.poll(0.01) == 0
+    io.close()
+    ours.close()
+    theirs.close()
+
+
+# --- records for the record path ---------------------------------------------------------------
+
+
+def with_header(key: bytes, value: bytes, header: tuple[bytes, bytes]) -> bytes:
+    """A v2 record at offset and timestamp delta 0 with one header."""
+    body = (b"\x00" + varint(0) + varint(0) + varint(len(key)) + key + varint(len(value))
+            + value + varint(1) + varint(len(header[0])) + header[0]
+            + varint(len(header[1])) + header[1])
+    return varint(len(body)) + body
+
+
+@pytest.mark.parametrize("codec", [Codec.NONE, Codec.GZIP])
+def test_records_are_decoded_with_their_offsets_times_and_headers(codec: Codec) -> None:
+    raw = batch([with_header(b"a", b"1", (b"trace", b"t1")), record(1, None, b"2", ts_delta=3)],
+                base_offset=100, codec=codec)
+    assert decode_records(parse_batch(raw)) == [
+        DecodedRecord(100, T0, b"a", b"1", [("trace", b"t1")]),
+        DecodedRecord(101, T0 + 3, None, b"2", []),
+    ]
+
+
+def test_a_log_append_time_batch_gives_every_record_the_append_time() -> None:
+    raw = batch([record(0, b"a", b"1"), record(1, b"b", b"2", ts_delta=3)], attributes=0x08)
+    assert [r.timestamp_ms for r in decode_records(parse_batch(raw))] == [T0 + 5, T0 + 5]
