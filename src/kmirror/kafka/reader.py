@@ -247,6 +247,13 @@ class SourceReader:
                 # the same (or a later) acknowledged position is committed next interval.
                 _log.warning("%s: offset commit postponed: %s", self.label, error.str())
                 return {}
+            if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                # A topic was deleted since it was assigned, and the whole commit is refused:
+                # the stream's topic watch suspends the gone topic within a second or two, and
+                # the next interval commits the others (nothing is committed meanwhile).
+                _log.warning("%s: offset commit postponed (a topic is gone: deleted?): %s",
+                             self.label, error.str())
+                return {}
             raise MirrorError(f"{self.label}: offset commit failed: {error.str()}") from exc
         accepted = {}
         for tp in results or []:
