@@ -17,6 +17,7 @@ forward whole: then each record's report is needed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 
@@ -27,6 +28,7 @@ from kmirror.kafka.scan import locate_records
 from kmirror.kafka.txn_writer import TransactionalWriter
 from kmirror.kafka.writer import SyncWriter, TargetWriter
 from kmirror.mirror.handler import MessageHandler, load_handler
+from kmirror.mirror.jobs import Scheduler
 from kmirror.mirror.partitions import Key
 from kmirror.mirror.paths import Path
 from kmirror.mirror.paths.acks import CheckpointAcks, RecordAcks
@@ -38,6 +40,8 @@ from kmirror.topics.lineage import LineageGuard
 from kmirror.topics.lineage_store import TargetLineageStore
 from kmirror.topics.naming import OFFSET_SYNCS_TOPIC
 from kmirror.topics.plan import TopicSync
+
+_log = logging.getLogger("kmirror.stream")
 
 
 def open_stream(settings: MirrorSettings, source: SourceCluster, stream_index: int,
@@ -73,6 +77,7 @@ def open_stream(settings: MirrorSettings, source: SourceCluster, stream_index: i
                          rename=rename),
         lineage=lineage,
         sync_writer=sync_writer,
+        jobs=Scheduler(lambda problem: _log.warning("%s: %s", label, problem)),
     )
     return MirrorStream(settings, source, stream_index, report, should_stop, clients,
                         partial(_path, handler=handler, target_admin=target_admin))

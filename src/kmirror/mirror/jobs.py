@@ -1,4 +1,5 @@
-"""The supervisor's background jobs: each named, on its own thread, timed, its failures caught.
+"""Background jobs: each named, on its own thread, timed, its failures caught (the
+supervisor's jobs, and each stream's topic-ids check).
 
 Modelled on MirrorMaker 2's ``Scheduler``: a job is registered under a name and an interval
 and runs on a thread named ``kmirror-job-<name>``, first one interval after ``start`` (as

@@ -33,3 +33,13 @@ class StreamReport:
     source_gaps: dict[str, int] = field(default_factory=dict)  # topic -> records lost
     error: str | None = None
     finished: bool = False
+
+    def count(self, topic: str, records: int, size_bytes: int) -> None:
+        """Records of ``topic`` handed to the target (the record path's loop inlines this)."""
+        self.records += records
+        self.bytes += size_bytes
+        counts = self.by_topic.get(topic)
+        if counts is None:
+            counts = self.by_topic[topic] = [0, 0]
+        counts[0] += records
+        counts[1] += size_bytes

@@ -24,6 +24,7 @@ from kmirror.kafka.admin import Admin
 from kmirror.kafka.reader import SourceReader
 from kmirror.kafka.txn_writer import TransactionalWriter
 from kmirror.kafka.writer import SendFailure, SyncWriter, TargetWriter
+from kmirror.mirror.jobs import Scheduler
 from kmirror.mirror.offset_syncs import SyncRecorder, target_recorder
 from kmirror.mirror.partitions import Key, Partitions
 from kmirror.mirror.paths import Path
@@ -54,6 +55,7 @@ class StreamClients:
     topics: TopicSync  # target topics created and extended
     lineage: LineageGuard  # which source topic each target topic copies
     sync_writer: SyncWriter | None  # offset syncs (None: --emit.offset.syncs false)
+    jobs: Scheduler | None = None  # background jobs (topic-ids); None: done inline (tests)
 
 
 def topic_selection(settings: MirrorSettings, source: SourceCluster) -> TopicSelection:
@@ -96,7 +98,9 @@ class MirrorStream:
         self.reader, self.writer = clients.reader, clients.writer
         self.topics = clients.topics
         self.lineage, self._sync_writer = clients.lineage, clients.sync_writer
-        self.topic_watch = TopicWatch(self.lineage, self.parts, self.tracker, self.label, self)
+        self._jobs = clients.jobs
+        self.topic_watch = TopicWatch(self.lineage, self.parts, self.tracker, self.label, self,
+                                      clients.jobs)
         self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
         self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
@@ -228,6 +232,8 @@ class MirrorStream:
         """Mirror until told to stop; 0 after a clean drain, 1 after a failure."""
         next_refresh = next_commit = next_report = 0.0
         try:
+            if self._jobs is not None:
+                self._jobs.start()
             self.path.start()
             while not self._should_stop() and self._error is None:
                 now = time.monotonic()
@@ -275,14 +281,7 @@ class MirrorStream:
 
     def count(self, topic: str, records: int, size_bytes: int) -> None:
         """Records of ``topic`` handed to the target."""
-        stats = self.stats
-        stats.records += records
-        stats.bytes += size_bytes
-        counts = stats.by_topic.get(topic)
-        if counts is None:
-            counts = stats.by_topic[topic] = [0, 0]
-        counts[0] += records
-        counts[1] += size_bytes
+        self.stats.count(topic, records, size_bytes)
 
     def source_key(self, target_topic: str, partition: int) -> Key:
         """The source partition whose records go to ``target_topic``'s ``partition``."""
@@ -397,5 +396,7 @@ class MirrorStream:
             finally:
                 self.report(finished=True)
         finally:
+            if self._jobs is not None:
+                self._jobs.stop()
             self.path.close()
         return 1 if self._error else 0

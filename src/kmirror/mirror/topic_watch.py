@@ -9,15 +9,20 @@ their lineage and tells the stream what to do, through three actions (``WatchAct
   what may have been copied from the new topic since the last check that saw the old one.
 
 The watch decides; the stream acts (it owns the reader, the records waiting to be sent and the
-partitions' tracks).
+partitions' tracks). With a scheduler (mirror/jobs.py) the ids are asked on the stream's
+``topic-ids`` job, so a source slow to answer never holds the copy: the loop hands the job what
+to ask, and applies the answer at its first turn after the job finished. What a check proves
+(the records read so far came from the topic it saw) is taken when it is handed over.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 from kmirror.errors import KmirrorError
+from kmirror.mirror.jobs import Job, Scheduler
 from kmirror.mirror.partitions import Key, Partitions
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.topics.lineage import UNVERIFIED, LineageGuard, Verdict
@@ -43,18 +48,39 @@ class WatchActions(Protocol):
         ...
 
 
+@dataclass
+class _Check:
+    """One comparison: the partitions and how far each was read when it was asked for, and
+    the verdicts (None until answered, or when the source did not answer)."""
+
+    by_topic: dict[str, list[Key]]
+    read_up_to: dict[Key, int]
+    verdicts: dict[str, Verdict] | None = None
+
+
 class TopicWatch:
     """The per-second topic id check of one stream."""
 
     def __init__(self, lineage: LineageGuard, parts: Partitions, tracker: OffsetTracker,
-                 label: str, actions: WatchActions) -> None:
+                 label: str, actions: WatchActions, jobs: Scheduler | None = None) -> None:
+        """``jobs``: ask on a background job of this scheduler (None: ask inline)."""
         self.lineage, self.parts, self.tracker = lineage, parts, tracker
         self.label, self.actions = label, actions
         self._next_check = 0.0
+        self._asked: _Check | None = None  # handed to the job, not yet applied
+        self._ticket = 0
+        self._job: Job | None = None
+        if jobs is not None:
+            self._job = jobs.every("topic-ids", None, lambda: self._ask(self._asked))
 
     def check(self, now: float) -> None:
-        """Every TOPIC_CHECK_S: compare the ids of the topics being mirrored with their lineage
-        and act on what changed."""
+        """Apply an answered check; every TOPIC_CHECK_S, ask for the next one."""
+        if self._asked is not None:
+            assert self._job is not None
+            if not self._job.done(self._ticket):
+                return
+            answered, self._asked = self._asked, None
+            self._apply(answered)
         if now < self._next_check:
             return
         self._next_check = now + TOPIC_CHECK_S
@@ -63,13 +89,32 @@ class TopicWatch:
             by_topic.setdefault(key[0], []).append(key)
         if not by_topic:
             return
+        tracks = self.tracker.tracks
+        asked = _Check(by_topic, {k: tracks[k].highest for ks in by_topic.values()
+                                  for k in ks if k in tracks})
+        if self._job is None:
+            self._ask(asked)
+            self._apply(asked)
+        else:
+            self._asked, self._ticket = asked, self._job.wake()
+
+    def _ask(self, asked: _Check | None) -> None:
+        """Compare the ids (on the job's thread when there is one)."""
+        assert asked is not None
         try:
-            verdicts = self.lineage.check(by_topic, full=False)
+            asked.verdicts = self.lineage.check(asked.by_topic, full=False)
         except KmirrorError as exc:
             _log.debug("topic id check skipped: %s", exc)
+
+    def _apply(self, answered: _Check) -> None:
+        """Act on the verdicts, for the partitions still assigned."""
+        verdicts = answered.verdicts
+        if verdicts is None:
             return
-        tracks = self.tracker.tracks
-        for topic, keys in by_topic.items():
+        for topic, asked_keys in answered.by_topic.items():
+            keys = [k for k in asked_keys if self.parts.is_assigned(k)]
+            if not keys:
+                continue
             verdict = verdicts.get(topic)
             if verdict is None:
                 self.actions.suspend(topic, keys)
@@ -85,8 +130,8 @@ class TopicWatch:
                 self.actions.resume(back)
             if verdict.kind != UNVERIFIED:
                 for key in keys:
-                    if key in tracks:
-                        self.parts.vouch(key, tracks[key].highest)
+                    if key in answered.read_up_to:
+                        self.parts.vouch(key, answered.read_up_to[key])
 
     def stop_for(self, verdict: Verdict) -> Verdict | None:
         """The verdict to stop a topic being read with, or None to go on: a refused one, or

@@ -32,6 +32,7 @@ topics go on.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -173,6 +174,9 @@ class LineageGuard:
         self._store_failed_at = -STORE_RETRY_S
         self.target_problem: str | None = None  # why the target's topic ids could not be read
         self._warned = False
+        # A stream asks on its topic-ids job while its loop judges newly assigned topics:
+        # one judgement at a time (the caches above change as topics are judged).
+        self._lock = threading.RLock()
 
     @property
     def source_cluster(self) -> str:
@@ -187,6 +191,10 @@ class LineageGuard:
         ``full``: compare the target topic's id too (at assignment); otherwise only the source
         ids are compared with what was judged before (the cheap check every second, which
         never claims: partitions already reading a topic cannot start over)."""
+        with self._lock:
+            return self._check(topics, full)
+
+    def _check(self, topics: Iterable[str], full: bool) -> dict[str, Verdict]:
         source_ids = self._source.topic_ids(sorted(set(topics)))
         verdicts: dict[str, Verdict] = {}
         if not full:
@@ -284,6 +292,10 @@ class LineageGuard:
         """Write the lineage of every topic judged CLAIM whose target topic exists now (call
         after creating target topics, before mirroring); returns what was written. A claim
         the target refuses is tried again at the next call."""
+        with self._lock:
+            return self._claim()
+
+    def _claim(self) -> list[Lineage]:
         if not self._claims:
             return []
         names = {t: self._rename(t) for t in self._claims}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from kmirror.errors import MirrorError
+from kmirror.mirror.jobs import Scheduler
 from kmirror.mirror.partitions import Key, Partitions
 from kmirror.mirror.topic_watch import TOPIC_CHECK_S, TopicWatch
 from kmirror.mirror.tracker import OffsetTracker
@@ -113,3 +116,62 @@ def test_a_topic_created_again_with_its_target_topic_stops_while_assigned() -> N
     [(kind, keys, message)] = actions.done
     assert kind == "refuse" and keys == [A0]
     assert "deleted and created again while mirroring, and its target topic too" in message
+
+
+def _background(*keys: Key) -> tuple[TopicWatch, FakeLineage, Actions, Partitions,
+                                     OffsetTracker, Scheduler]:
+    lineage, actions, parts, tracker = FakeLineage(), Actions(), Partitions(), OffsetTracker()
+    parts.assign(keys)
+    jobs = Scheduler(lambda problem: None)
+    watch = TopicWatch(cast(LineageGuard, lineage), parts, tracker, "source 'src'", actions,
+                       jobs)
+    jobs.start()
+    return watch, lineage, actions, parts, tracker, jobs
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5.0
+    while not condition():
+        assert time.monotonic() < deadline, "the topic-ids job did not answer within 5 s"
+        time.sleep(0.005)
+
+
+def test_on_a_job_the_loop_never_waits_and_applies_the_answer_at_its_next_turn() -> None:
+    watch, lineage, actions, parts, tracker, jobs = _background(A0, B0)
+    try:
+        tracker.mark_committed({A0: 10})
+        tracker.track(*A0).consumed(19)
+        lineage.verdicts = {"a": Verdict("a", MIRROR)}  # topic b is gone
+        gate = threading.Event()
+        check = lineage.check
+
+        def slow_check(topics: Iterable[str], full: bool = True) -> dict[str, Verdict]:
+            gate.wait(5.0)  # (a source slow to answer)
+            return check(topics, full)
+
+        lineage.check = slow_check  # type: ignore[method-assign]
+        watch.check(0.0)  # handed to the job: nothing decided yet
+        tracker.track(*A0).consumed(25)  # (read while the job asks)
+        watch.check(0.5)
+        assert actions.done == [] and lineage.asked == []
+        gate.set()
+        _until(lambda: len(lineage.asked) == 1)
+        _until(lambda: (watch.check(0.6), actions.done)[1] != [])
+        assert actions.done == [("suspend", "b", [B0])]
+        part = parts.get(A0)
+        assert part is not None and part.vouched == 19  # (what was read when it was asked)
+    finally:
+        jobs.stop()
+
+
+def test_an_answer_about_a_partition_let_go_meanwhile_is_not_acted_on() -> None:
+    watch, lineage, actions, parts, _, jobs = _background(A0, B0)
+    try:
+        lineage.verdicts = {}  # both topics gone
+        watch.check(0.0)
+        _until(lambda: len(lineage.asked) == 1)
+        parts.let_go([B0])  # (revoked before the loop's next turn)
+        _until(lambda: (watch.check(0.1), actions.done)[1] != [])
+        assert actions.done == [("suspend", "a", [A0])]
+    finally:
+        jobs.stop()
