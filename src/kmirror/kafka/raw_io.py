@@ -226,7 +226,9 @@ class RawCluster:
                     ))
             callback(out, None)
 
-        conn.send(FetchRequest, fields, conn.version(FetchRequest), done)
+        # (its answer: up to max_bytes of records, or a partition's limit raised to fit a batch)
+        conn.send(FetchRequest, fields, conn.version(FetchRequest), done,
+                  answer_max_bytes=max(max_bytes, partition_max_bytes))
 
     def produce(self, node_id: int, batches: Mapping[Key, bytes], timeout_ms: int,
                 callback: Callable[[list[ProduceResult], WireError | None], None]) -> None:

@@ -67,6 +67,19 @@ _SIZE = struct.Struct(">i")
 _CORRELATION = struct.Struct(">i")
 CONNECT_TIMEOUT_S = 10.0
 
+# A size prefix is checked before room is made for the answer: one shorter than a correlation
+# id, or larger than any answer can be, is not Kafka's. Another protocol's bytes read as a
+# size would otherwise allocate that much and then time out: an HTTP server's "HTTP" reads as
+# 1.2 GB, a TLS alert to a plaintext client as 352 MB. The cap never refuses a real answer:
+# the largest are Fetch's, at most the fetch's max_bytes (or a partition's limit, raised to a
+# batch seen cut off), except that a first batch larger than that comes whole (KIP-74). That
+# batch came in one produce request, which a broker takes up to socket.request.max.bytes:
+# 100 MiB by default, the floor. A fetch asking for more raises the cap (``answer_max_bytes``).
+# (librdkafka, on the record path, refuses answers over receive.message.max.bytes: 100 MB or
+# fetch.max.bytes + 512.)
+ANSWER_FLOOR_BYTES = 100 * 1024 * 1024
+ANSWER_HEADROOM_BYTES = 1024 * 1024  # a fetch answer's own fields around its records
+
 
 class WireError(MirrorError):
     """A request that got no answer (connection lost, timed out): retriable."""
@@ -174,6 +187,7 @@ class Connection:
         self._head = bytearray()
         self._body: bytearray | None = None
         self._filled = 0
+        self._largest_ask = 0  # the largest answer_max_bytes sent
         self.versions: dict[int, tuple[int, int]] = {}
         try:
             self._negotiate()
@@ -227,12 +241,21 @@ class Connection:
             )
         return version
 
+    @property
+    def max_answer_bytes(self) -> int:
+        """The largest answer taken (see ANSWER_FLOOR_BYTES)."""
+        return max(ANSWER_FLOOR_BYTES, self._largest_ask) + ANSWER_HEADROOM_BYTES
+
     def send(self, request: Any, fields: Mapping[str, Any], version: int,
-             callback: Callback) -> None:
-        """Send one request; ``callback(response, None)`` or ``(None, error)`` later."""
+             callback: Callback, *, answer_max_bytes: int = 0) -> None:
+        """Send one request; ``callback(response, None)`` or ``(None, error)`` later.
+
+        ``answer_max_bytes``: the most data the answer may carry (a fetch's limit), when that
+        can be more than ANSWER_FLOOR_BYTES."""
         if self.closed:
             callback(None, WireError(f"{self.where}: connection closed"))
             return
+        self._largest_ask = max(self._largest_ask, answer_max_bytes)
         correlation_id = next(self._ids)
         message = request(version=version, **fields)
         message.with_header(correlation_id=correlation_id, client_id=self.client_id)
@@ -286,33 +309,34 @@ class Connection:
                     chunk = self.sock.recv(4 - len(self._head))
                     if not chunk:
                         raise ConnectionError("the broker closed the connection")
-                    self._take(memoryview(chunk))
+                    self._head += chunk
+                    if len(self._head) == 4:
+                        self._start_answer()
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as exc:
             self.fail(WireError(f"{self.where}: connection lost ({exc})"))
 
-    def _take(self, chunk: memoryview) -> None:
-        """Feed bytes read in one piece (header or body, maybe several frames)."""
-        position = 0
-        while position < len(chunk):
-            if self._body is None:
-                need = 4 - len(self._head)
-                self._head += chunk[position:position + need]
-                position += min(need, len(chunk) - position)
-                if len(self._head) == 4:
-                    (size,) = _SIZE.unpack(self._head)
-                    self._head.clear()
-                    self._body, self._filled = bytearray(size), 0
-            else:
-                body = self._body
-                take = min(len(body) - self._filled, len(chunk) - position)
-                body[self._filled:self._filled + take] = chunk[position:position + take]
-                self._filled += take
-                position += take
-            if self._body is not None and self._filled == len(self._body):
-                body, self._body = self._body, None
-                self._complete(body)
+    def _start_answer(self) -> None:
+        """Make room for the answer a whole size prefix announces, or fail the connection when
+        no Kafka answer has that size."""
+        head = bytes(self._head)
+        self._head.clear()
+        (size,) = _SIZE.unpack(head)
+        if _CORRELATION.size <= size <= self.max_answer_bytes:
+            self._body, self._filled = bytearray(size), 0
+            return
+        if size < 0:
+            what = f"a negative size ({size})"
+        elif size < _CORRELATION.size:
+            what = f"a {size}-byte answer, too short to hold a correlation id"
+        else:
+            what = f"a size of {size} bytes, more than an answer can be ({self.max_answer_bytes})"
+        self.fail(WireError(
+            f"{self.where} does not look like a Kafka broker on that listener: it answered "
+            f"{head!r}{_looks_like(head)}, read as {what}; check that the port is a Kafka "
+            "listener's and that security.protocol is the one that listener expects"
+        ))
 
     def _complete(self, body: bytearray) -> None:
         if not self.waiting:
@@ -353,6 +377,15 @@ class Connection:
     def close(self) -> None:
         """Close without waiting for answers."""
         self.fail(WireError(f"{self.where}: closed"))
+
+
+def _looks_like(head: bytes) -> str:
+    """What other protocol the first bytes of an answer are, when that is plain."""
+    if head[0] in (0x15, 0x16) and head[1] == 0x03:  # a TLS alert or handshake record
+        return " (TLS: that listener wants security.protocol SSL or SASL_SSL)"
+    if head == b"HTTP":
+        return " (an HTTP server)"
+    return ""
 
 
 def _skip_tagged_fields(view: memoryview, position: int) -> int:

@@ -54,6 +54,7 @@ class Sent:
     fields: dict[str, Any]
     version: int
     callback: Callable[[Any, WireError | None], None]
+    answer_max_bytes: int
 
     def body(self) -> bytes:
         """The request's body as it goes on the wire (after the request header)."""
@@ -78,8 +79,9 @@ class FakeConnection:
         return 12  # Fetch and Produce: the last versions naming topics
 
     def send(self, request: Any, fields: dict[str, Any], version: int,
-             callback: Callable[[Any, WireError | None], None]) -> None:
-        self.waiting.append(Sent(request, fields, version, callback))
+             callback: Callable[[Any, WireError | None], None], *,
+             answer_max_bytes: int = 0) -> None:
+        self.waiting.append(Sent(request, fields, version, callback, answer_max_bytes))
 
     def call(self, request: Any, fields: dict[str, Any]) -> Any:
         self.calls.append((request, fields))
@@ -259,6 +261,16 @@ def test_fetch_asks_every_partition_in_one_sessionless_request(world: World,
         ])
         + compact_array([]) + compact_string("") + TAGS  # nothing forgotten, no rack
     )
+    assert sent.answer_max_bytes == 1 << 20  # so large an answer is taken
+
+
+def test_a_fetch_takes_an_answer_as_large_as_a_partition_limit_raised_for_a_batch(
+        world: World, cluster: RawCluster) -> None:
+    cluster.fetch(1, {("orders", 0): 100}, max_wait_ms=500, max_bytes=1 << 20,
+                  partition_max_bytes=150 << 20, isolation_level=1, callback=lambda *_: None)
+    [conn] = world.opened
+    [sent] = conn.waiting
+    assert sent.answer_max_bytes == 150 << 20
 
 
 def test_fetch_answers_become_fetched_partitions(world: World, cluster: RawCluster) -> None:

@@ -20,6 +20,7 @@ import pytest
 from kafka.protocol.metadata.metadata import MetadataRequest
 from kafka.protocol.producer.transaction import InitProducerIdRequest
 
+import kmirror.kafka.raw_wire as raw_wire
 from kmirror.errors import MirrorError
 from kmirror.kafka.raw_wire import Broker, Connection, KafkaCode, WireError
 from kmirror.kafka.wire_auth import AuthenticationFailed, WireSecurity
@@ -87,6 +88,10 @@ def init_producer_id_v4(producer_id: int, epoch: int, error_code: int = 0) -> by
     return TAGS + i32(0) + i16(error_code) + i64(producer_id) + i16(epoch) + TAGS
 
 
+class Unframed(bytes):
+    """Bytes a peer sends as they are, not as an answer (a peer that is not Kafka)."""
+
+
 class FakePeer:
     """The broker end of one loopback connection, speaking only the framing.
 
@@ -110,7 +115,10 @@ class FakePeer:
             if not request:
                 return
             self.requests.append(request)
-            self.reply(request, answer)
+            if isinstance(answer, Unframed):
+                self._sock.sendall(answer)
+            else:
+                self.reply(request, answer)
 
     @property
     def sock(self) -> socket.socket:
@@ -122,6 +130,13 @@ class FakePeer:
         """One whole request, size prefix included (b"" when the other end closed)."""
         head = self._read(4)
         return head + self._read(struct.unpack(">i", head)[0]) if head else b""
+
+    def closed_by_the_client(self) -> bool:
+        """True once the client closed (a reset, when it left some of our bytes unread)."""
+        try:
+            return self.read_frame() == b""
+        except ConnectionResetError:
+            return True
 
     def _read(self, count: int) -> bytes:
         assert self._sock is not None
@@ -296,6 +311,37 @@ def test_nothing_listening_is_a_wire_error() -> None:
         Connection(Broker(1, "127.0.0.1", port), CLIENT_ID, "target", 5.0, WireSecurity())
 
 
+TOO_SHORT = "too short to hold a correlation id"
+NOT_KAFKA = [
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n",
+     "b'HTTP' (an HTTP server), read as a size of 1213486160 bytes, more than an answer can be "
+     "(105906176)"),  # the cap: 100 MiB, and 1 MiB for a fetch answer's own fields
+    (b"\x15\x03\x03\x00\x02\x02\x0a",  # a TLS alert (unexpected message) to plaintext
+     r"b'\x15\x03\x03\x00' (TLS: that listener wants security.protocol SSL or SASL_SSL), "
+     "read as a size of 352518912 bytes, more than an answer can be (105906176)"),
+    (i32(-2) + bytes(8), r"b'\xff\xff\xff\xfe', read as a negative size (-2)"),
+    (i32(2) + b"\x00\x01", rf"b'\x00\x00\x00\x02', read as a 2-byte answer, {TOO_SHORT}"),
+    (i32(0), rf"b'\x00\x00\x00\x00', read as a 0-byte answer, {TOO_SHORT}"),
+]
+
+
+@pytest.mark.parametrize(("answer", "read_as"), NOT_KAFKA,
+                         ids=["HTTP", "TLS", "negative", "short", "empty"])
+def test_a_peer_that_is_not_kafka_is_named_with_what_to_check(answer: bytes,
+                                                              read_as: str) -> None:
+    peer = FakePeer([Unframed(answer)])
+    try:
+        with pytest.raises(WireError) as raised:
+            connect(peer, timeout_s=2.0)
+        assert str(raised.value) == (
+            f"target: broker 127.0.0.1:{peer.port} does not look like a Kafka broker on that "
+            f"listener: it answered {read_as}; check that the port is a Kafka listener's and "
+            "that security.protocol is the one that listener expects")
+        assert peer.closed_by_the_client()
+    finally:
+        peer.close()
+
+
 PLAIN = WireSecurity(mechanism="PLAIN", username="alice", password="secret")
 HANDSHAKE_OK = i16(0) + array([string("PLAIN")])
 
@@ -436,6 +482,29 @@ def test_an_answer_nobody_asked_for_closes_the_connection(peer: FakePeer,
     peer.sock.sendall(frame(i32(99) + init_producer_id_v4(1, 0)))
     read_until(conn, lambda: conn.closed)
     assert peer.read_frame() == b""
+
+
+@pytest.mark.parametrize(("asked", "largest"), [(0, 64 + 16), (1000, 1000 + 16)],
+                         ids=["the floor", "a fetch asking for more"])
+def test_an_answer_may_be_as_large_as_the_floor_or_the_largest_ask_and_no_larger(
+        peer: FakePeer, conn: Connection, monkeypatch: pytest.MonkeyPatch, asked: int,
+        largest: int) -> None:
+    monkeypatch.setattr(raw_wire, "ANSWER_FLOOR_BYTES", 64)
+    monkeypatch.setattr(raw_wire, "ANSWER_HEADROOM_BYTES", 16)
+    answers = Answers()
+    fields = {"transactional_id": None, "transaction_timeout_ms": 60_000}
+    conn.send(InitProducerIdRequest, fields, 4, answers, answer_max_bytes=asked)
+    send_init_producer_id(conn, answers)
+    first, second = peer.read_frame(), peer.read_frame()
+    body = first[8:12] + init_producer_id_v4(7, 0)
+    peer.sock.sendall(frame(body.ljust(largest, b"\x00")))  # as large as may be: taken
+    peer.sock.sendall(i32(largest + 1) + second[8:12])  # a byte more: refused
+    read_until(conn, lambda: answers.count() == 2)
+    assert [r.producer_id for r in answers.responses] == [7]
+    [error] = answers.errors
+    assert (f"read as a size of {largest + 1} bytes, more than an answer can be ({largest});"
+            in str(error))
+    assert conn.closed
 
 
 def test_a_silent_broker_times_a_call_out() -> None:
