@@ -1,15 +1,15 @@
 """kmirror.kafka.raw_io over a stand-in for raw_wire's Connection (tested on its own in
 test_raw_wire.py): bootstrap addresses, what Metadata, Fetch, Produce and InitProducerId ask
 (request bodies byte-exact against the protocol spec), how their answers (bytes written from
-the spec, decoded by the real response classes) become Metadata, FetchedPartition and
-ProduceResult, the connections' lifecycle, and records decoded for the record path."""
+the spec in tests/helpers/wire.py, decoded by the real response classes) become Metadata,
+FetchedPartition and ProduceResult, the connections' lifecycle, and records decoded for the
+record path."""
 
 from __future__ import annotations
 
 import selectors
 import socket
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,79 +34,25 @@ from kmirror.kafka.raw_io import (
     _parse_address,
     decode_records,
 )
-from tests.unit.kafka.test_batches import batch, record, varint
-from tests.unit.kafka.test_raw_wire import (
+from tests.helpers.batches import batch, record, with_header
+from tests.helpers.wire import (
     TAGS,
+    FakeConnection,
+    World,
     compact_array,
     compact_bytes,
     compact_string,
+    fetch_partition,
+    fetch_v12,
+    fetched,
     i16,
     i32,
     i64,
+    metadata_v12,
+    produced,
 )
 
-T0 = 1_700_000_000_000  # base timestamp of test_batches.batch; its max timestamp is T0 + 5
-
-
-@dataclass
-class Sent:
-    request: Any
-    fields: dict[str, Any]
-    version: int
-    callback: Callable[[Any, WireError | None], None]
-    answer_max_bytes: int
-
-    def body(self) -> bytes:
-        """The request's body as it goes on the wire (after the request header)."""
-        return bytes(self.request(version=self.version, **self.fields).encode())
-
-
-class FakeConnection:
-    """Stands in for raw_wire.Connection: records requests, answers ``call`` from a script."""
-
-    def __init__(self, world: World, broker: Broker, client_id: str, label: str,
-                 timeout_s: float, security: object) -> None:
-        if (broker.host, broker.port) in world.refused:
-            raise WireError(f"{broker.host}:{broker.port} refused")
-        self.world, self.broker = world, broker
-        self.sock, self._peer = socket.socketpair()
-        self.closed = self.overdue = False
-        self.waiting: list[Sent] = []
-        self.calls: list[tuple[Any, dict[str, Any]]] = []
-        world.opened.append(self)
-
-    def version(self, request: Any) -> int:
-        return 12  # Fetch and Produce: the last versions naming topics
-
-    def send(self, request: Any, fields: dict[str, Any], version: int,
-             callback: Callable[[Any, WireError | None], None], *,
-             answer_max_bytes: int = 0) -> None:
-        self.waiting.append(Sent(request, fields, version, callback, answer_max_bytes))
-
-    def call(self, request: Any, fields: dict[str, Any]) -> Any:
-        self.calls.append((request, fields))
-        answer = self.world.answers.pop(0)
-        if isinstance(answer, WireError):
-            self.closed = True  # as Connection fails itself
-            raise answer
-        return answer
-
-    def expire(self, now: float) -> None:
-        self.closed = self.closed or self.overdue
-
-    def close(self) -> None:
-        self.closed = True
-        self.sock.close()
-        self._peer.close()
-
-
-class World:
-    """What the fake connections find: refused addresses, scripted answers, who was opened."""
-
-    def __init__(self) -> None:
-        self.refused: set[tuple[str, int]] = set()
-        self.answers: list[Any] = []
-        self.opened: list[FakeConnection] = []
+T0 = 1_700_000_000_000  # base timestamp of helpers.batches.batch; its max timestamp T0 + 5
 
 
 @pytest.fixture
@@ -151,26 +97,14 @@ def test_a_bootstrap_server_is_read_as_librdkafka_reads_it(address: str, host: s
 # --- metadata ----------------------------------------------------------------------------------
 
 
-def metadata_v12(topics: list[tuple[int, str, list[tuple[int, int, int]]]]) -> Any:
-    """Brokers 1 and 2; topics as (error, name, partitions as (error, index, leader))."""
-    brokers = [i32(node) + compact_string(f"kafka{node}") + i32(9091 + node)
-               + compact_string(None) + TAGS for node in (1, 2)]
-    encoded = [
-        i16(error) + compact_string(name) + bytes(16) + b"\x00" + compact_array([
-            i16(p_error) + i32(index) + i32(leader) + i32(0) + compact_array([])
-            + compact_array([]) + compact_array([]) + TAGS
-            for p_error, index, leader in partitions
-        ]) + i32(0) + TAGS
-        for error, name, partitions in topics
-    ]
-    body = (i32(0) + compact_array(brokers) + compact_string("c") + i32(1)
-            + compact_array(encoded) + TAGS)
-    return MetadataResponse.decode(body, version=12)
+def metadata(topics: list[tuple[int, str, list[tuple[int, int, int]]]]) -> Any:
+    """A Metadata v12 answer (see metadata_v12) as a Connection hands it up."""
+    return MetadataResponse.decode(metadata_v12(topics), version=12)
 
 
 def test_metadata_maps_leaders_and_keeps_topic_errors(world: World,
                                                       cluster: RawCluster) -> None:
-    world.answers = [metadata_v12([(0, "a", [(0, 0, 2), (5, 1, 2)]), (3, "b", [])])]
+    world.answers = [metadata([(0, "a", [(0, 0, 2), (5, 1, 2)]), (3, "b", [])])]
     cluster.brokers = {}
     assert cluster.metadata(["b", "a", "b"]) == Metadata(
         brokers={1: Broker(1, "kafka1", 9092), 2: Broker(2, "kafka2", 9093)},
@@ -188,7 +122,7 @@ def test_metadata_maps_leaders_and_keeps_topic_errors(world: World,
 
 def test_metadata_goes_to_the_next_bootstrap_server_that_answers(world: World) -> None:
     world.refused = {("kafka1", 9092)}
-    world.answers = [metadata_v12([])]
+    world.answers = [metadata([])]
     with selectors.DefaultSelector() as selector:
         RawCluster("kafka1:9092,kafka2", "c", "source", selector).metadata([])
     assert [c.broker for c in world.opened] == [Broker(-1, "kafka2", 9092)]
@@ -204,7 +138,7 @@ def test_no_bootstrap_server_answering_says_why_for_each(world: World,
 
 def test_metadata_is_asked_again_once_on_a_new_connection(world: World,
                                                           cluster: RawCluster) -> None:
-    world.answers = [WireError("lost"), metadata_v12([(0, "a", [(0, 0, 1)])])]
+    world.answers = [WireError("lost"), metadata([(0, "a", [(0, 0, 1)])])]
     assert cluster.metadata(["a"]).leaders == {("a", 0): 1}
     first, second = world.opened
     assert first.closed and not second.closed
@@ -214,25 +148,6 @@ def test_metadata_is_asked_again_once_on_a_new_connection(world: World,
 
 
 # --- fetch -------------------------------------------------------------------------------------
-
-
-def fetch_partition(partition: int, offset: int) -> bytes:
-    """No leader epoch, no last fetched epoch, no log start offset: the spec's -1s."""
-    return i32(partition) + i32(-1) + i64(offset) + i32(-1) + i64(-1) + i32(65536) + TAGS
-
-
-def fetched(index: int, error: int, records: bytes | None,
-            aborted: list[tuple[int, int]] | None) -> bytes:
-    """A partition of a Fetch v12 answer: high watermark 120, last stable 110, start 0."""
-    aborted_txns = b"\x00" if aborted is None else compact_array(  # 0: null
-        [i64(pid) + i64(first) + TAGS for pid, first in aborted])
-    return (i32(index) + i16(error) + i64(120) + i64(110) + i64(0) + aborted_txns + i32(-1)
-            + (b"\x00" if records is None else compact_bytes(records)) + TAGS)
-
-
-def fetch_v12(error: int, partitions: list[bytes]) -> bytes:
-    topic = compact_string("orders") + compact_array(partitions) + TAGS
-    return i32(0) + i16(error) + i32(0) + compact_array([topic]) + TAGS
 
 
 Results = list[tuple[list[Any], WireError | None]]
@@ -304,11 +219,6 @@ def test_a_failed_fetch_reports_no_partitions(world: World, cluster: RawCluster)
 
 
 # --- produce -----------------------------------------------------------------------------------
-
-
-def produced(index: int, error: int, base_offset: int, message: str | None) -> bytes:
-    return (i32(index) + i16(error) + i64(base_offset) + i64(-1) + i64(0) + compact_array([])
-            + compact_string(message) + TAGS)
 
 
 def test_produce_sends_one_batch_per_partition_with_acks_all(world: World,
@@ -429,14 +339,6 @@ def test_poll_serves_each_readable_connection() -> None:
 
 
 # --- records for the record path ---------------------------------------------------------------
-
-
-def with_header(key: bytes, value: bytes, header: tuple[bytes, bytes]) -> bytes:
-    """A v2 record at offset and timestamp delta 0 with one header."""
-    body = (b"\x00" + varint(0) + varint(0) + varint(len(key)) + key + varint(len(value))
-            + value + varint(1) + varint(len(header[0])) + header[0]
-            + varint(len(header[1])) + header[1])
-    return varint(len(body)) + body
 
 
 @pytest.mark.parametrize("codec", [Codec.NONE, Codec.GZIP])

@@ -2,7 +2,7 @@
 framing over a loopback socket.
 
 The peer here speaks only the framing; every frame it sends or expects is written byte by byte
-from Kafka's protocol spec (the encoders below), so requests and responses are checked against
+from Kafka's protocol spec (tests/helpers/wire.py), so requests and responses are checked against
 the spec, not against kafka-python's classes that raw_wire uses to encode them.
 """
 
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import select
 import socket
-import struct
-import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from kafka.protocol.metadata.metadata import MetadataRequest
@@ -24,173 +21,29 @@ import kmirror.kafka.raw_wire as raw_wire
 from kmirror.errors import MirrorError
 from kmirror.kafka.raw_wire import Broker, Connection, KafkaCode, WireError
 from kmirror.kafka.wire_auth import AuthenticationFailed, WireSecurity
-
-CLIENT_ID = "kmirror-test"
-TAGS = b"\x00"  # an empty tagged-field section (flexible versions)
-
-
-i16, i32, i64 = (struct.Struct(">" + code).pack for code in "hiq")  # INT16, INT32, INT64
-
-
-def uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def string(text: str) -> bytes:
-    """STRING: int16 length, then UTF-8."""
-    return i16(len(text.encode())) + text.encode()
-
-
-def compact_string(text: str | None) -> bytes:
-    """COMPACT_(NULLABLE_)STRING: uvarint length + 1 (0 for null), then UTF-8."""
-    return uvarint(0) if text is None else compact_bytes(text.encode())
-
-
-def compact_bytes(data: bytes) -> bytes:
-    return uvarint(len(data) + 1) + data
-
-
-def array(items: list[bytes]) -> bytes:
-    return i32(len(items)) + b"".join(items)
-
-
-def compact_array(items: list[bytes]) -> bytes:
-    return uvarint(len(items) + 1) + b"".join(items)
-
-
-def frame(payload: bytes) -> bytes:
-    """A message on the wire: int32 size of what follows, then the message."""
-    return i32(len(payload)) + payload
-
-
-def request_header(api_key: int, version: int, correlation_id: int, flexible: bool) -> bytes:
-    """Request header v1, or v2 with tagged fields; client_id stays a STRING in both."""
-    head = i16(api_key) + i16(version) + i32(correlation_id) + string(CLIENT_ID)
-    return head + TAGS if flexible else head
-
-
-# api key: (min, max), as a Kafka 4 broker answers ApiVersions
-VERSIONS = {18: (0, 4), 3: (0, 13), 1: (4, 17), 0: (3, 13), 22: (0, 6), 17: (0, 1), 36: (0, 2)}
-
-
-def api_versions_v0(table: dict[int, tuple[int, int]], error_code: int = 0) -> bytes:
-    keys = [i16(key) + i16(low) + i16(high) for key, (low, high) in table.items()]
-    return i16(error_code) + array(keys)
-
-
-def init_producer_id_v4(producer_id: int, epoch: int, error_code: int = 0) -> bytes:
-    """Response header v1 (flexible, no tags) and body: throttle, error, id, epoch."""
-    return TAGS + i32(0) + i16(error_code) + i64(producer_id) + i16(epoch) + TAGS
-
-
-class Unframed(bytes):
-    """Bytes a peer sends as they are, not as an answer (a peer that is not Kafka)."""
-
-
-class FakePeer:
-    """The broker end of one loopback connection, speaking only the framing.
-
-    Connection's constructor blocks until ApiVersions (and SASL) are answered, so a thread
-    answers those from ``setup``; afterwards the test drives ``sock`` itself."""
-
-    def __init__(self, setup: list[bytes]) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(5)
-        self.port = self._listener.getsockname()[1]
-        self.requests: list[bytes] = []
-        self._sock: socket.socket | None = None
-        self._thread = threading.Thread(target=self._serve, args=(setup,), daemon=True)
-        self._thread.start()
-
-    def _serve(self, setup: list[bytes]) -> None:
-        self._sock, _ = self._listener.accept()
-        self._sock.settimeout(5)
-        for answer in setup:
-            request = self.read_frame()
-            if not request:
-                return
-            self.requests.append(request)
-            if isinstance(answer, Unframed):
-                self._sock.sendall(answer)
-            else:
-                self.reply(request, answer)
-
-    @property
-    def sock(self) -> socket.socket:
-        self._thread.join(5)
-        assert self._sock is not None, "nobody connected"
-        return self._sock
-
-    def read_frame(self) -> bytes:
-        """One whole request, size prefix included (b"" when the other end closed)."""
-        head = self._read(4)
-        return head + self._read(struct.unpack(">i", head)[0]) if head else b""
-
-    def closed_by_the_client(self) -> bool:
-        """True once the client closed (a reset, when it left some of our bytes unread)."""
-        try:
-            return self.read_frame() == b""
-        except ConnectionResetError:
-            return True
-
-    def _read(self, count: int) -> bytes:
-        assert self._sock is not None
-        data = b""
-        while len(data) < count:
-            chunk = self._sock.recv(count - len(data))
-            if not chunk:
-                return data
-            data += chunk
-        return data
-
-    def reply(self, request: bytes, rest: bytes) -> None:
-        """Answer ``request`` with its correlation id, then ``rest`` (header tags, body)."""
-        assert self._sock is not None
-        self._sock.sendall(frame(request[8:12] + rest))
-
-    def close(self) -> None:
-        self._thread.join(5)
-        if self._sock is not None:
-            self._sock.close()
-        self._listener.close()
-
-
-class Answers:
-    """What a Connection hands a request's callback, in order."""
-
-    def __init__(self) -> None:
-        self.responses: list[Any] = []
-        self.errors: list[WireError] = []
-
-    def __call__(self, response: Any, error: WireError | None) -> None:
-        if error is None:
-            self.responses.append(response)
-        else:
-            self.errors.append(error)
-
-    def count(self) -> int:
-        return len(self.responses) + len(self.errors)
-
-
-def connect(peer: FakePeer, timeout_s: float = 5.0,
-            security: WireSecurity | None = None) -> Connection:
-    broker = Broker(1, "127.0.0.1", peer.port)
-    return Connection(broker, CLIENT_ID, "target", timeout_s, security or WireSecurity())
-
-
-def read_until(conn: Connection, done: Callable[[], object]) -> None:
-    """Serve the connection as raw_io's selector would until ``done()``."""
-    deadline = time.monotonic() + 5
-    while not done():
-        assert time.monotonic() < deadline, "no answer in 5 s"
-        readable, _, _ = select.select([conn.sock], [], [], 0.1)
-        if readable:
-            conn.on_readable()
+from tests.helpers.wire import (
+    CLIENT_ID,
+    TAGS,
+    VERSIONS,
+    Answers,
+    FakePeer,
+    Unframed,
+    api_versions_v0,
+    array,
+    compact_array,
+    compact_bytes,
+    compact_string,
+    connect,
+    frame,
+    i16,
+    i32,
+    i64,
+    init_producer_id_v4,
+    read_until,
+    request_header,
+    string,
+    uvarint,
+)
 
 
 def send_init_producer_id(conn: Connection, answers: Answers) -> None:
