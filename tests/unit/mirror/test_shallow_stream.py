@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 
-from tests.unit.kafka.test_batches import ControlType, control, data
+from tests.helpers.batches import control, data
 
 from kmirror.kafka.admin import Admin
-from kmirror.kafka.batches import iter_batches
+from kmirror.kafka.batches import ControlType, iter_batches
 from kmirror.kafka.raw_io import FetchedPartition, KafkaCode, ProduceResult, WireError
 from kmirror.kafka.writer import AckSink, SendFailure, TargetWriter
 from kmirror.mirror.offset_syncs import SyncRecorder
