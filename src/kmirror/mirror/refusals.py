@@ -8,11 +8,22 @@ source topic, partition and offset, which is what the user looks up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from kmirror.kafka.acls import acl_line
 from kmirror.kafka.outcomes import RefusalKind
 from kmirror.kafka.writer import SendFailure
+
+
+def by_source_partition(failures: list[SendFailure],
+                        source_key: Callable[[str, int], tuple[str, int]]
+                        ) -> dict[tuple[str, int], list[SendFailure]]:
+    """The refusals grouped by the source partition they came from (``source_key`` maps the
+    target topic and partition a refusal names to it)."""
+    grouped: dict[tuple[str, int], list[SendFailure]] = {}
+    for failure in failures:
+        grouped.setdefault(source_key(failure.topic, failure.partition), []).append(failure)
+    return grouped
 
 
 def refusal_message(source_label: str, source_topic: str, refused: list[SendFailure],

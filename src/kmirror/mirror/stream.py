@@ -23,12 +23,12 @@ from kmirror.errors import KmirrorError, MirrorError
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.reader import SourceReader
 from kmirror.kafka.txn_writer import TransactionalWriter
-from kmirror.kafka.writer import SendFailure, SyncWriter, TargetWriter
+from kmirror.kafka.writer import SyncWriter, TargetWriter
 from kmirror.mirror.jobs import Scheduler
 from kmirror.mirror.offset_syncs import SyncRecorder, target_recorder
 from kmirror.mirror.partitions import Key, Partitions
 from kmirror.mirror.paths import Path
-from kmirror.mirror.refusals import refusal_message
+from kmirror.mirror.refusals import by_source_partition, refusal_message
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.source_gaps import decide
 from kmirror.mirror.topic_watch import TopicWatch
@@ -318,11 +318,7 @@ class MirrorStream:
         if not self.writer.failures:
             return
         failures, self.writer.failures = self.writer.failures, []
-        by_partition: dict[Key, list[SendFailure]] = {}
-        for failure in failures:  # (failures name the target topic)
-            key = self.source_key(failure.topic, failure.partition)
-            by_partition.setdefault(key, []).append(failure)
-        for key, refused in by_partition.items():
+        for key, refused in by_source_partition(failures, self.source_key).items():
             if self.parts.is_stopped(key):
                 continue
             message = refusal_message(self.label, key[0], refused, self.settings.target)
