@@ -117,8 +117,11 @@ def load_source(clusters: Clusters, scenario: Scenario) -> java.Rate:
 def _producer_properties(scenario: Scenario) -> dict[str, str]:
     # The batching kmirror's producer uses (librdkafka: 1 MB batches, linger 10 ms): the Java
     # defaults (16 KB, 5 ms) would make the "limit" slower than the mirrors it bounds.
+    # One record per batch: batch.size 0 turns the Java producer's batching off.
+    batching = {"batch.size": "0", "linger.ms": "0"} if scenario.single else {
+        "batch.size": "1048576", "linger.ms": "10"}
     return {"acks": "all", "enable.idempotence": "true", "compression.type": scenario.compression,
-            "batch.size": "1048576", "linger.ms": "10"}
+            **batching}
 
 
 def copy_once(
