@@ -117,11 +117,10 @@ def load_source(clusters: Clusters, scenario: Scenario) -> java.Rate:
 def _producer_properties(scenario: Scenario) -> dict[str, str]:
     # The batching kmirror's producer uses (librdkafka: 1 MB batches, linger 10 ms): the Java
     # defaults (16 KB, 5 ms) would make the "limit" slower than the mirrors it bounds.
-    # One record per batch: batch.size 0 turns the Java producer's batching off.
-    batching = {"batch.size": "0", "linger.ms": "0"} if scenario.single else {
-        "batch.size": "1048576", "linger.ms": "10"}
+    # With a few records per batch, linger lets each batch fill to its size (none for one).
+    linger = "0" if scenario.per_batch == 1 else "10"
     return {"acks": "all", "enable.idempotence": "true", "compression.type": scenario.compression,
-            **batching}
+            "batch.size": str(scenario.batch_size), "linger.ms": linger}
 
 
 def copy_once(

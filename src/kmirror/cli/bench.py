@@ -20,7 +20,7 @@ _log = logging.getLogger("kmirror.bench")
 
 def register(commands: Any) -> None:
     """Add the `bench` subcommand and its actions."""
-    from kmirror.bench.scenarios import SCENARIOS
+    from kmirror.bench.scenarios import DEFAULT, SCENARIOS
     from kmirror.bench.tools import TOOLS
 
     parser = commands.add_parser(
@@ -31,8 +31,8 @@ def register(commands: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = actions.add_parser("run", help="measure (about 20 min with the defaults on 2 cores)")
-    run.add_argument("--scenarios", default=",".join(SCENARIOS),
-                     help=f"comma list of {', '.join(SCENARIOS)} (default: all)")
+    run.add_argument("--scenarios", default=",".join(DEFAULT),
+                     help=f"comma list of {', '.join(SCENARIOS)} (default: %(default)s)")
     run.add_argument("--tools", default="kmirror-1,kmirror-2,mm2-1,mm2-2,mm1-1",
                      help=f"comma list of {', '.join(TOOLS)} (default: %(default)s)")
     run.add_argument("--repetitions", type=int, default=3, metavar="N")
