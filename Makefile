@@ -40,5 +40,5 @@ demo: setup  ## local clusters, sample data, a mirror, and the proof
 clean-local:
 	-$(BIN)/kmirror local down --purge
 
-bench: setup  ## kmirror vs MirrorMaker 2, classic MirrorMaker and the limit (~20 min): bench/results, docs/benchmarks.md
+bench: setup  ## kmirror vs MirrorMaker 2, classic MirrorMaker and the limit (~25 min): bench/results, docs/benchmarks.md
 	$(BIN)/kmirror bench run

@@ -30,7 +30,7 @@ def register(commands: Any) -> None:
         "and write bench/results/<UTC date>.json plus docs/benchmarks.md and .png.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    run = actions.add_parser("run", help="measure (about 20 min with the defaults on 2 cores)")
+    run = actions.add_parser("run", help="measure (about 25 min with the defaults on 2 cores)")
     run.add_argument("--scenarios", default=",".join(DEFAULT),
                      help=f"comma list of {', '.join(SCENARIOS)} (default: %(default)s)")
     run.add_argument("--tools", default="kmirror-1,kmirror-2,mm2-1,mm2-2,mm1-1",
