@@ -4,7 +4,6 @@ disturbs the session's `source` and `target` (other tests keep their addresses a
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kmirror.local.ports import port_free
 from tests.conftest import kmirror_cmd
 
 SOURCE = "faults-source"
@@ -68,7 +68,7 @@ class FaultClusters:
                            .read_text())
         start = time.monotonic()
         for port in (state["port"], state["controller_port"]):
-            while not _bindable(port):
+            while not port_free(port):
                 assert time.monotonic() - start < timeout_s, f"port {port} still in use"
                 time.sleep(0.2)
         return time.monotonic() - start
@@ -79,16 +79,6 @@ class FaultClusters:
         pid = info["clusters"][0]["pid"]
         assert isinstance(pid, int), f"cluster {name} is not running: {info}"
         return pid
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="module")

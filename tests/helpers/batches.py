@@ -10,6 +10,7 @@ import gzip
 import struct
 
 from kmirror.kafka.batches import Codec, ControlType
+from tests.helpers.wire import uvarint
 
 PID, EPOCH = 4242, 3  # a producer's id and epoch
 
@@ -26,13 +27,7 @@ def crc32c_reference(data: bytes) -> int:
 
 def varint(value: int) -> bytes:
     """Kafka's zigzag varint/varlong."""
-    raw = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while raw >= 0x80:
-        out.append((raw & 0x7F) | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
+    return uvarint((value << 1) ^ (value >> 63))
 
 
 def record(offset_delta: int, key: bytes | None, value: bytes | None, ts_delta: int = 0) -> bytes:
