@@ -38,6 +38,7 @@ class SourceRecord(Protocol):
     def headers(self) -> Headers | None: ...
     def timestamp(self) -> tuple[int, int]: ...  # (timestamp type, milliseconds)
 
+
 # The error of each message, one C call apiece (``any(map(...))`` checks a batch of
 # thousands in microseconds: no Python code runs per message).
 _error_of_message = Message.error
