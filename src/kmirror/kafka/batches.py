@@ -85,6 +85,7 @@ class FallbackReason(Enum):
     TOO_LARGE = "larger than the target accepts"
     LOG_APPEND_TIME = "LogAppendTime batch: its records carry producer time, not append time"
     DELETE_HORIZON = "compaction delete horizon set: baseTimestamp is not a record timestamp"
+    OTHER_CODEC = "compressed otherwise than the producer config's compression.type asks"
 
 
 @dataclass(frozen=True, slots=True)
