@@ -98,7 +98,8 @@ class SourceCluster:
 class MirrorSettings:
     """Everything `kmirror run` needs, validated. Built only by ``load_mirror_settings``: the
     fields after ``target`` are `kmirror run` settings, declared (flag, default, check) in
-    config/spec.py; ``target_alias`` and ``shallow`` are what loading made of their flags."""
+    config/spec.py; ``target_alias``, ``shallow`` and ``no_shallow`` are what loading made of
+    their flags (and of shallow.iterator.enable)."""
 
     sources: tuple[SourceCluster, ...]
     target_config_file: str
@@ -114,7 +115,8 @@ class MirrorSettings:
     replication_factor: int
     topic_refresh_interval_ms: int
     until_caught_up: bool
-    shallow: bool
+    shallow: bool  # --shallow: batches whole everywhere (an error where they cannot be)
+    no_shallow: bool  # --no-shallow: records everywhere
     replication_policy: str
     replication_policy_separator: str
     target_alias: str
@@ -142,6 +144,26 @@ class MirrorSettings:
         (validated when the settings were loaded, so this never raises)."""
         return compile_java_regex(self.sync_group_offsets_groups,
                                   flag="--sync.group.offsets.groups")
+
+    def record_path_reason(self, source: SourceCluster) -> str | None:
+        """Why every partition of ``source`` goes the record path, or None when batches go
+        whole wherever they can (the default: chosen per partition, docs/shallow.md)."""
+        if self.shallow:
+            return None
+        if self.no_shallow:
+            return "--no-shallow (or shallow.iterator.enable=false)"
+        if self.message_handler:
+            return "--message.handler needs each record"
+        if self.exactly_once:
+            return "--exactly-once writes through transactions"
+        if self.provenance_header:
+            return "--provenance.header adds a header to each record"
+        for where, client in ((source.config_file, source.client),
+                              (self.target_config_file, self.target)):
+            problem = _shallow_security_problem(client)
+            if problem:
+                return f"{where}: {problem.split(':')[0]} is not spoken by the batch path"
+        return None
 
     @property
     def target_admin_settings(self) -> dict[str, str]:
@@ -222,7 +244,7 @@ def load_mirror_settings(
     warnings: list[str] = []
     sources: list[SourceCluster] = []
     aliases: set[str] = set()
-    shallow = bool(values["shallow"])
+    shallow, no_shallow = bool(values["shallow"]), bool(values["no_shallow"])
     source_alias = str(values["source_alias"] or "")
     if source_alias and len(consumer_configs) > 1:
         problems.append("--source.alias names one source cluster: with several "
@@ -231,7 +253,9 @@ def load_mirror_settings(
         client = load_client_config(path, "C", problems, warnings)
         if client is None:
             continue
-        shallow |= _shallow_key(path, client.pop("shallow.iterator.enable", None), problems)
+        enable = _shallow_key(path, client.pop("shallow.iterator.enable", None), problems)
+        shallow |= enable is True
+        no_shallow |= enable is False
         alias = base = (source_alias if len(consumer_configs) == 1 else None) or alias_of(
             client, path)
         client.pop(ALIAS_KEY, None)
@@ -255,6 +279,10 @@ def load_mirror_settings(
             target.pop(ALIAS_KEY, None)
     problems.extend(spec.problems(values))
     checked = {**values, "shallow": shallow, "target_alias": target_alias}
+    if shallow and no_shallow:
+        problems.append("--shallow (or shallow.iterator.enable=true) forces batches whole and "
+                        "--no-shallow (or shallow.iterator.enable=false) forces records: "
+                        "choose one, or neither for the default (chosen per partition)")
     _check_naming(checked, sources, problems)
     if shallow:
         _check_shallow(checked, [*consumer_configs, producer_config or ""],
@@ -266,18 +294,20 @@ def load_mirror_settings(
     # unit test holds each kind to the type of the field it fills.
     fields: dict[str, Any] = {s.field: values[s.field] for s in spec.RUN_SETTINGS
                               if s.fills is spec.Fills.SETTINGS}
-    fields.update(shallow=shallow, target_alias=target_alias)  # what loading made of them
+    fields.update(shallow=shallow, no_shallow=no_shallow,  # what loading made of them
+                  target_alias=target_alias)
     return MirrorSettings(sources=tuple(sources), target_config_file=producer_config,
                           target=target, warnings=tuple(warnings), **fields)
 
 
-def _shallow_key(path: str, value: str | None, problems: list[str]) -> bool:
-    """shallow.iterator.enable, the classic MirrorMaker key for --shallow."""
+def _shallow_key(path: str, value: str | None, problems: list[str]) -> bool | None:
+    """shallow.iterator.enable, the classic MirrorMaker key: true means --shallow, false
+    --no-shallow; None when absent (or wrong, reported)."""
     if value is None:
-        return False
+        return None
     if value.strip().lower() not in ("true", "false"):
         problems.append(f"{path}: shallow.iterator.enable={value}: write true or false")
-        return False
+        return None
     return value.strip().lower() == "true"
 
 

@@ -240,9 +240,12 @@ RUN_SETTINGS: tuple[Setting, ...] = (
             "stop (exit 0) once every selected partition reached the end offset it had when "
             "mirroring began", default=False),
     Setting(("--shallow",), "shallow", Kind.SWITCH, DELIVERY,
-            "forward the source's compressed record batches whole: no decompression, no "
-            "recompression (also shallow.iterator.enable=true in a consumer config); see "
-            "docs/shallow.md", default=False),
+            "forward the source's record batches whole on every partition, small batches too "
+            "(also shallow.iterator.enable=true in a consumer config). Without it batches go "
+            "whole where that pays, chosen per partition; see docs/shallow.md", default=False),
+    Setting(("--no-shallow",), "no_shallow", Kind.SWITCH, DELIVERY,
+            "copy record by record on every partition, never batches whole (also "
+            "shallow.iterator.enable=false in a consumer config)", default=False),
     Setting(("--dry-run",), "dry_run", Kind.SWITCH, DELIVERY,
             "connect, print the plan (selected topics and partitions; per target topic: "
             "create, add partitions, exists, or conflict) and exit without writing anything",

@@ -5,24 +5,31 @@ whatever the path; the path is composed here:
 
 | settings                   | writer                         | path                          |
 |----------------------------|--------------------------------|-------------------------------|
-| (default)                  | TargetWriter, checkpoints      | RecordPath + CheckpointAcks   |
+| (default)                  | WriterPair: checkpoints + per  | MixedPath: RecordPath +       |
+|                            | record (the batch path's)      | CheckpointAcks, and BatchPath |
+| --no-shallow, or the record | TargetWriter, checkpoints     | RecordPath + CheckpointAcks   |
+| path needed (below)        |                                |                               |
 | --message.handler          | TargetWriter, per record       | RecordPath + RecordAcks       |
 | --exactly-once             | TransactionalWriter            | RecordPath + TransactionalAcks|
 | --shallow                  | TargetWriter, per record       | BatchPath (records fall back) |
 
-Checkpoint acknowledgements (kmirror/kafka/writer.py) are used unless a handler may send a
-record elsewhere or several times, or the writer only carries the batches --shallow cannot
-forward whole: then each record's report is needed.
+The default chooses per partition (paths/mixed.py) unless the settings need every record
+(``MirrorSettings.record_path_reason``: a handler, --exactly-once, --provenance.header, a
+security mechanism the batch path does not speak), logged once. Checkpoint acknowledgements
+(kmirror/kafka/writer.py) are used unless a handler may send a record elsewhere or several
+times, or the writer only carries the batches the batch path cannot forward whole: then each
+record's report is needed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.kafka.admin import Admin
+from kmirror.kafka.batches import Codec
 from kmirror.kafka.reader import SourceReader
 from kmirror.kafka.scan import locate_records
 from kmirror.kafka.txn_writer import TransactionalWriter
@@ -34,6 +41,7 @@ from kmirror.mirror.paths import Path
 from kmirror.mirror.paths.acks import CheckpointAcks, RecordAcks
 from kmirror.mirror.paths.record import RecordPath
 from kmirror.mirror.paths.transactional import TransactionalAcks
+from kmirror.mirror.paths.writer_pair import WriterPair
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.stream import MirrorStream, StreamClients, source_label, topic_selection
 from kmirror.topics.lineage import LineageGuard
@@ -61,14 +69,23 @@ def open_stream(settings: MirrorSettings, source: SourceCluster, stream_index: i
     )
     handler = (load_handler(settings.message_handler, settings.message_handler_args)
                if settings.message_handler else None)
-    writer = _writer(settings, source, per_record_acks=handler is not None or settings.shallow)
+    why_records = settings.record_path_reason(source)
+    if why_records and stream_index == 0:
+        _log.info("%s: every partition goes record by record: %s", source_label(source),
+                  why_records)
+    writer: TargetWriter | TransactionalWriter | WriterPair = _writer(
+        settings, source, per_record_acks=handler is not None or settings.shallow)
+    if why_records is None and not settings.shallow:  # (the default: chosen per partition)
+        assert isinstance(writer, TargetWriter)
+        writer = WriterPair(writer, TargetWriter(settings.target, 1, "target"))
     sync_writer = None
     if settings.emit_offset_syncs:
         sync_writer = SyncWriter(
             {**settings.target, "client.id": f"kmirror-{source.alias}-{stream_index}"},
             OFFSET_SYNCS_TOPIC)
-        if writer.per_record_acks and handler is None:
-            writer.last_acked = {}  # (exact pairs from acknowledgements)
+        per_record = writer.fallback if isinstance(writer, WriterPair) else writer
+        if per_record.per_record_acks and handler is None:
+            per_record.last_acked = {}  # (exact pairs from acknowledgements)
     clients = StreamClients(
         reader=SourceReader(_consumer_settings(source, stream_index), label),
         writer=writer,
@@ -112,8 +129,18 @@ def _path(stream: MirrorStream, handler: MessageHandler | None,
           target_admin: Admin) -> Path:
     """The delivery path of ``stream`` (see the table in the module docstring)."""
     settings, source, writer = stream.settings, stream.source, stream.writer
-    if settings.shallow:
+    locate = partial(locate_records, source.admin_settings)
+    if isinstance(writer, WriterPair):
         from kmirror.mirror.paths.batch import batch_path  # its protocol layer costs 0.3 s
+        from kmirror.mirror.paths.mixed import MixedPath
+
+        checkpoint = CheckpointAcks(stream, writer.main, locate)
+        batch = batch_path(stream, settings, source, writer.fallback, target_admin)
+        batch.wanted_codec = wanted_codec(settings.target)
+        return MixedPath(stream, RecordPath(stream, checkpoint, None, source.alias,
+                                            settings.target_alias), checkpoint, batch)
+    if settings.shallow:
+        from kmirror.mirror.paths.batch import batch_path
 
         assert isinstance(writer, TargetWriter)
         return batch_path(stream, settings, source, writer, target_admin)
@@ -128,5 +155,17 @@ def _path(stream: MirrorStream, handler: MessageHandler | None,
         record = RecordPath(stream, acks, handler, source.alias, settings.target_alias)
         return record
     plain = (RecordAcks(stream, writer) if writer.per_record_acks
-             else CheckpointAcks(stream, writer, partial(locate_records, source.admin_settings)))
+             else CheckpointAcks(stream, writer, locate))
     return RecordPath(stream, plain, handler, source.alias, settings.target_alias)
+
+
+def wanted_codec(target: Mapping[str, str]) -> Codec | None:
+    """The codec the producer config asks for with compression.type, or None when it asks
+    for none in particular: a batch in another codec then goes record by record (compressed
+    as asked; nothing is compressed twice)."""
+    asked = target.get("compression.type", "").strip().lower()
+    return _CODECS.get(asked)
+
+
+_CODECS = {"none": Codec.NONE, "gzip": Codec.GZIP, "snappy": Codec.SNAPPY, "lz4": Codec.LZ4,
+           "zstd": Codec.ZSTD}

@@ -31,6 +31,8 @@ class StreamReport:
     stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
     shallow_batches: dict[str, int] = field(default_factory=dict)  # path or reason -> batches
     source_gaps: dict[str, int] = field(default_factory=dict)  # topic -> records lost
+    # The default path: partitions per (path, reason), as paths/choice.py names them.
+    partition_paths: dict[tuple[str, str], int] = field(default_factory=dict)
     error: str | None = None
     finished: bool = False
 

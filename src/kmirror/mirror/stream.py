@@ -28,6 +28,7 @@ from kmirror.mirror.jobs import Scheduler
 from kmirror.mirror.offset_syncs import SyncRecorder, target_recorder
 from kmirror.mirror.partitions import Key, Partitions
 from kmirror.mirror.paths import Path
+from kmirror.mirror.paths.writer_pair import WriterPair
 from kmirror.mirror.refusals import by_source_partition, refusal_message
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.source_gaps import decide
@@ -50,7 +51,7 @@ class StreamClients:
     """What one stream works through: opened by ``mirror/assembly.py`` (fakes in unit tests)."""
 
     reader: SourceReader
-    writer: TargetWriter | TransactionalWriter
+    writer: TargetWriter | TransactionalWriter | WriterPair  # (WriterPair: the default path)
     target_admin: Admin  # the target's end offsets, for offset syncs
     topics: TopicSync  # target topics created and extended
     lineage: LineageGuard  # which source topic each target topic copies

@@ -89,6 +89,9 @@ class CheckpointAcks:
         self._locate = locate
         self._unchecked = False  # records sent since the last checkpoint
         self._last_sent_timestamp_ms = 0
+        # The partitions whose tracks hold records of this writer: all, unless the mixed path
+        # (paths/mixed.py) gives some to the batch path, whose tracks a checkpoint never moves.
+        self.owns: Callable[[Key], bool] = lambda key: True
 
     def sent(self, last_timestamp_ms: int) -> None:
         """Records were handed to the writer; the newest one's source timestamp (-1: not
@@ -146,7 +149,10 @@ class CheckpointAcks:
         if self.writer.refusals:
             self._attribute_refusals()
         syncs = self.loop.syncs
+        owns = self.owns
         for key, track in self.loop.tracker.tracks.items():
+            if not owns(key):
+                continue
             if syncs is not None and track.pending and track.failed_offset is None:
                 syncs.checkpointed(key, len(track.pending), track.pending[0], track.pending[-1])
             track.acked_all()

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -37,7 +37,10 @@ from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.errors import MirrorError
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.batches import (
+    Codec,
+    FallbackReason,
     ReadCommittedFilter,
+    RecordBatch,
     fallback_reason,
     iter_batches,
 )
@@ -59,15 +62,24 @@ from kmirror.mirror.paths.batch_state import (
     METADATA_BACKOFF_S,
     NO_LIMIT,
     QUEUED_BYTES_PER_PARTITION,
+    REASON_LABELS,
     WARN_INTERVAL_S,
     WHOLE,
     BatchItem,
     BatchPartition,
 )
+from kmirror.mirror.paths.choice import Seen
 from kmirror.mirror.report import StreamReport
 
 _log = logging.getLogger("kmirror.shallow")
 BATCH_RECORDS = 5000
+LOOK_BACK = 256  # offsets before a record-path partition's position that a look starts at
+LOOK_BYTES = 32 << 10  # what a look fetches per partition
+LOOK_BATCHES = 64  # batches a look summarises at most
+# Reasons that say a partition's batches would keep falling back (not a one-off like a start
+# in mid-batch, or a batch the target finds too large).
+_LASTING = frozenset((FallbackReason.OFFSET_HOLES, FallbackReason.LOG_APPEND_TIME,
+                      FallbackReason.DELETE_HORIZON, FallbackReason.OTHER_CODEC))
 
 
 def batch_path(loop: Loop, settings: MirrorSettings, source: SourceCluster,
@@ -115,6 +127,16 @@ class BatchPath:
         self._checked_compression: set[str] = set()
         self._closing = False
         self._fetch_retry_at: dict[int, float] = {}
+        # The mixed path (paths/mixed.py): what it learns of each partition's batches, the
+        # codec its producer config asks for (a batch in another one goes record by record),
+        # the record-path partitions to look at (from offset), and the partitions parked: left
+        # (or leaving) for the record path. A parked partition keeps its state, so its sequence
+        # goes on where the target expects it when it comes back.
+        self.observe: Callable[[Key, Seen], None] | None = None
+        self.wanted_codec: Codec | None = None
+        self.looks: dict[Key, int] = {}
+        self._looking: set[int] = set()  # source brokers with a look in flight
+        self._parked: set[Key] = set()
 
     # --- the Path protocol --------------------------------------------------------------------
 
@@ -154,6 +176,8 @@ class BatchPath:
         """Forget the fetch state and offset pairs of these partitions."""
         for key in keys:
             self.batch_parts.pop(key, None)
+            self.looks.pop(key, None)
+        self._parked.difference_update(keys)
         self.sender.offset_map.forget(keys)
 
     def released(self, keys: list[Key], lost: bool) -> None:
@@ -164,13 +188,63 @@ class BatchPath:
         if now >= self._next_serve:
             self._serve_consumer()
             self._next_serve = now + CONSUMER_SERVE_INTERVAL_S
+        self.move(0.02)
+        return False
+
+    def move(self, wait_s: float) -> bool:
+        """Fetch, forward and serve answers once, waiting up to ``wait_s`` for the network
+        when nothing went; True when anything was sent. (The mixed path calls this alone:
+        its record path serves the consumer.)"""
         self._refresh_metadata()
         self._fetch()
+        self._look()
         sent = self.sender.send_batches()
-        self.io.poll(0 if sent else 0.02)
+        self.io.poll(0 if sent else wait_s)
         self._expire()
         self.writer.poll(0)
-        return False
+        return sent
+
+    # --- partitions moving between paths (paths/mixed.py) -------------------------------------
+
+    def take(self, key: Key, position: int) -> None:
+        """Forward ``key``'s batches from ``position`` on (it comes from the record path, whose
+        records are all acknowledged)."""
+        self.looks.pop(key, None)
+        part = self.batch_parts.get(key)
+        if part is None:
+            self.batch_parts[key] = BatchPartition(key, position,
+                                                   fetch_max_bytes=self.partition_max_bytes)
+        else:  # (parked: it keeps its sequence)
+            assert key in self._parked and self.left(key)
+            part.position, part.skipped_to, part.retries = position, -1, 0
+        self._parked.discard(key)
+        if key not in self._src_leaders:
+            self._src_stale = True
+        if key not in self.sender.leaders:
+            self.sender.stale = True
+
+    def leave(self, key: Key) -> None:
+        """Stop fetching ``key`` and forget what was fetched and not sent; batches sent and
+        not acknowledged still go (again, with their sequences: never twice on the target)."""
+        part = self.batch_parts.get(key)
+        if part is None:
+            return
+        self._parked.add(key)
+        kept = [item for item in part.queue if item.sequence >= 0]
+        part.queue = deque(kept)
+        part.queued_bytes = sum(i.batch.size_bytes for i in kept if i.batch is not None) + sum(
+            i.batch.size_bytes for i in part.in_flight if i.batch is not None)
+
+    def left(self, key: Key) -> bool:
+        """Whether ``key`` (leaving) has left: nothing of it waits for the target any more (its
+        track's highest offset is then the last one the target acknowledged)."""
+        part = self.batch_parts.get(key)
+        return part is None or not (part.queue or part.in_flight or part.on_record_path)
+
+    @property
+    def carrying(self) -> bool:
+        """Whether any partition goes this way (is not parked)."""
+        return len(self.batch_parts) > len(self._parked)
 
     def settle(self, keys: Iterable[Key] | None, timeout_s: float) -> None:
         """Acknowledgements reach the tracks as they come: write the offset syncs due."""
@@ -261,14 +335,15 @@ class BatchPath:
         if not (self._src_stale or sender.stale) or time.monotonic() < self._next_metadata:
             return
         self._next_metadata = time.monotonic() + METADATA_BACKOFF_S
-        topics = {topic for topic, _ in self.batch_parts}
+        topics = {topic for topic, _ in self.batch_parts} | {topic for topic, _ in self.looks}
         if not topics:
             self._src_stale = sender.stale = False
             return
         try:
             if self._src_stale:
                 self._src_leaders = self.src.metadata(topics).leaders
-                self._src_stale = any(self._src_leaders.get(k, -1) < 0 for k in self.batch_parts)
+                self._src_stale = any(self._src_leaders.get(k, -1) < 0
+                                      for k in (*self.batch_parts, *self.looks))
             if sender.stale:
                 sender.refresh_leaders(topics)
         except WireError as exc:
@@ -278,8 +353,9 @@ class BatchPath:
 
     def _fetch(self) -> None:
         by_node: dict[int, dict[Key, int]] = {}
+        parked = self._parked
         for key, part in self.batch_parts.items():
-            if (not self.loop.parts.may_send(key)
+            if (not self.loop.parts.may_send(key) or key in parked
                     or part.queued_bytes >= QUEUED_BYTES_PER_PARTITION):
                 continue
             node = self._src_leaders.get(key, -1)
@@ -314,8 +390,8 @@ class BatchPath:
             key = (fetched.topic, fetched.partition)
             part = self.batch_parts.get(key)
             if (part is None or fetched.fetch_offset != part.position
-                    or not self.loop.parts.may_send(key)):
-                continue  # revoked, stopped, held, or an answer for an old position
+                    or not self.loop.parts.may_send(key) or key in self._parked):
+                continue  # revoked, stopped, held, parked, or an answer for an old position
             if fetched.error is not None:
                 self._fetch_error(part, fetched)
             else:
@@ -341,6 +417,8 @@ class BatchPath:
         keep = ReadCommittedFilter(fetched.aborted).keeps if self.isolation else None
         records = fetched.records
         took = False
+        codec = self.wanted_codec
+        seen = Seen(0, 0, 0) if self.observe is not None else None
         for batch in iter_batches(records):
             if batch.next_offset <= part.position:
                 if keep is not None:
@@ -351,13 +429,77 @@ class BatchPath:
                 part.queue.append(BatchItem(None, batch.last_offset))
             else:
                 reason = fallback_reason(batch, part.position, NO_LIMIT)
+                if reason is None and codec is not None and batch.codec is not codec:
+                    reason = FallbackReason.OTHER_CODEC
                 part.queue.append(BatchItem(batch, batch.last_offset, reason, part.position))
                 part.queued_bytes += batch.size_bytes
+                if seen is not None:
+                    _count(seen, batch, reason)
             part.position = batch.next_offset
+        if seen is not None and seen.batches:
+            assert self.observe is not None
+            self.observe(part.key, seen)
         if not took and len(records) >= 12:
             # One batch larger than the per-partition limit: ask for all of it next time.
             needed = 12 + int.from_bytes(records[8:12], "big")
             part.fetch_max_bytes = max(part.fetch_max_bytes, needed)
+
+    def _look(self) -> None:
+        """Fetch a little of each record-path partition asked for (``looks``): what its
+        batches look like reaches ``observe``; nothing is queued."""
+        if not self.looks:
+            return
+        by_node: dict[int, dict[Key, int]] = {}
+        for key, offset in self.looks.items():
+            node = self._src_leaders.get(key, -1)
+            if node < 0:
+                self._src_stale = True
+            elif node not in self._looking:
+                by_node.setdefault(node, {})[key] = offset
+        for node, positions in by_node.items():
+            try:
+                self.src.fetch(node, positions, max_wait_ms=0, max_bytes=self.fetch_max_bytes,
+                               partition_max_bytes=LOOK_BYTES, isolation_level=self.isolation,
+                               callback=partial(self._looked, node))
+                self._looking.add(node)
+            except WireError as exc:
+                self._warn("fetch", f"{exc}; retrying")
+                self._src_stale = True
+
+    def _looked(self, node: int, result: list[FetchedPartition],
+                error: WireError | None) -> None:
+        self._looking.discard(node)
+        if error is not None:
+            return  # (asked again at the next look)
+        for fetched in result:
+            key = (fetched.topic, fetched.partition)
+            if self.looks.get(key) != fetched.fetch_offset:
+                continue  # (moved meanwhile)
+            del self.looks[key]
+            if fetched.error is None and self.observe is not None:
+                seen = self._summary(fetched)
+                if seen.batches:
+                    self.observe(key, seen)
+
+    def _summary(self, fetched: FetchedPartition) -> Seen:
+        """What a look saw: the data batches from its offset on (up to LOOK_BATCHES); a batch
+        too large for the look counts as one batch of its declared size."""
+        seen = Seen(0, 0, 0)
+        codec = self.wanted_codec
+        records = fetched.records
+        for batch in iter_batches(records):
+            if batch.is_control or batch.next_offset <= fetched.fetch_offset:
+                continue
+            reason = fallback_reason(batch, batch.base_offset, NO_LIMIT)
+            if reason is None and codec is not None and batch.codec is not codec:
+                reason = FallbackReason.OTHER_CODEC
+            _count(seen, batch, reason)
+            if seen.batches >= LOOK_BATCHES:
+                break
+        if not seen.batches and len(records) >= 27:  # (base offset .. last offset delta)
+            seen.batches, seen.size_bytes = 1, 12 + int.from_bytes(records[8:12], "big")
+            seen.records = int.from_bytes(records[23:27], "big") + 1
+        return seen
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -372,5 +514,12 @@ class BatchPath:
         self.src.expire()
         self.dst.expire()
 
-    # --- what the base loop calls -------------------------------------------------------------
 
+def _count(seen: Seen, batch: RecordBatch, reason: FallbackReason | None) -> None:
+    """Add a data batch to what was seen of its partition."""
+    seen.batches += 1
+    seen.records += batch.records_count
+    seen.size_bytes += batch.size_bytes
+    if reason is not None and reason in _LASTING:
+        seen.unfit += 1
+        seen.unfit_reason = REASON_LABELS[reason]

@@ -33,6 +33,7 @@ REASON_LABELS = {
     FallbackReason.TOO_LARGE: "too large",
     FallbackReason.LOG_APPEND_TIME: "log-append time",
     FallbackReason.DELETE_HORIZON: "delete horizon",
+    FallbackReason.OTHER_CODEC: "other codec",
 }
 WHOLE = "whole"
 

@@ -30,6 +30,11 @@ BATCH_RECORDS = 5000
 POLL_TIMEOUT_S = 0.1
 REPORT_INTERVAL_S = 1.0
 
+
+def _every(key: Key) -> bool:
+    return True
+
+
 # Sends one record; False when it is not to be sent (born in the target cluster); raises
 # QueueFull when the producers have no room for it.
 Send = Callable[[SourceRecord, PartitionTrack], bool | None]
@@ -54,6 +59,11 @@ class RecordPath:
         # them, so it must not move their tracks (sync_positions) until they are read again.
         self._dropped: set[Key] = set()
         self._next_bp_report = 0.0
+        # The partitions this path carries: all of them, unless the mixed path (paths/mixed.py)
+        # gives some to the batch path; and how long a poll may wait for records.
+        self.owns: Callable[[Key], bool] = _every
+        self.poll_timeout_s = POLL_TIMEOUT_S
+        self.polled = 0  # records the last step polled
 
     # --- the Path protocol --------------------------------------------------------------------
 
@@ -99,6 +109,11 @@ class RecordPath:
         self.drop(keys)
         self._dropped.difference_update(keys)
 
+    def taken(self, key: Key) -> None:
+        """``key`` went to another path (paths/mixed.py): what was dropped of it is not read
+        again here."""
+        self._dropped.discard(key)
+
     def released(self, keys: list[Key], lost: bool) -> None:
         """Hand over to the acknowledgements (transactions release their producers)."""
         self.acks.released(keys, lost)
@@ -121,12 +136,14 @@ class RecordPath:
         if self._pending_error is not None:  # (everything polled before it is sent)
             waiting, self._pending_error = self._pending_error, None
             self._consume_error(waiting)
-        records, error = self.loop.reader.poll_batch(BATCH_RECORDS, POLL_TIMEOUT_S)
+        records, error = self.loop.reader.poll_batch(BATCH_RECORDS, self.poll_timeout_s)
+        self.polled = len(records)
         if records:
             self._pending = self._send(records)
             if self._pending:
                 self._start_backpressure()
-        if error is not None:
+        if error is not None and (error.topic is None
+                                  or self.owns((error.topic, error.partition))):
             if self._pending:
                 self._pending_error = error
             else:
@@ -150,9 +167,10 @@ class RecordPath:
         loop = self.loop
         waiting = {(r.topic(), r.partition()) for r in self._pending} | self._dropped
         tracks = loop.tracker.tracks
+        owns = self.owns
         idle = [
             key for key in loop.parts.mirroring
-            if key not in waiting
+            if key not in waiting and owns(key)
             and (key not in tracks or (not tracks[key].pending
                                        and tracks[key].failed_offset is None))
         ]
@@ -188,7 +206,7 @@ class RecordPath:
             key = (topic, record.partition())
             track = tracks.get(key)
             if track is None:
-                if key in skipped or not may_send(key):
+                if key in skipped or not may_send(key) or not self.owns(key):
                     skipped.add(key)
                     continue
                 track = tracks[key] = track_for(*key)
@@ -307,13 +325,13 @@ class RecordPath:
     def _start_backpressure(self) -> None:
         self._backpressure = True
         self.loop.stats.backpressure_pauses += 1
-        self.loop.reader.pause(self.loop.parts.assigned)
+        self.loop.reader.pause([k for k in self.loop.parts.assigned if self.owns(k)])
         _log.debug("stream %d: producer queue full, source paused", self.loop.index)
 
     def _end_backpressure(self) -> None:
         if self._backpressure:
             self._backpressure = False
-            self.loop.reader.resume(self.loop.parts.mirroring)
+            self.loop.reader.resume([k for k in self.loop.parts.mirroring if self.owns(k)])
 
     def _wait_for_room(self) -> None:
         self.writer.poll(0.05)

@@ -1,0 +1,248 @@
+"""The default path: each partition goes record by record or its batches go whole, as suits it.
+
+Both paths run side by side in one stream: the record path (paths/record.py, checkpoint
+acknowledgements) on the consumer, and the batch path (paths/batch.py) on its own connections.
+Every partition starts on the batch path and is then carried by the one its batches call for
+(paths/choice.py: records per batch, bytes per batch, batches that cannot go whole).
+
+A partition moves without loss, duplicates or reordering, because nothing is ever in flight on
+both paths for it:
+
+- **batches -> records**: the batch path stops fetching it and forgets what it fetched and did
+  not send; once every batch it sent is acknowledged, the consumer is sought to the first offset
+  after them and resumed.
+- **records -> batches**: the consumer pauses it and drops what it polled and did not send; once
+  a checkpoint has settled every record sent, the batch path fetches from the next offset.
+
+The partition's track (mirror/tracker.py) is the one truth of what is sent and acknowledged on
+either path, and commits come from it as always.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+
+from kmirror.mirror.partitions import Key
+from kmirror.mirror.paths import Loop
+from kmirror.mirror.paths.acks import CheckpointAcks
+from kmirror.mirror.paths.batch import LOOK_BACK, BatchPath
+from kmirror.mirror.paths.choice import LOOK_INTERVAL_S, PartitionChoice, Seen, Side
+from kmirror.mirror.paths.record import POLL_TIMEOUT_S, RecordPath
+from kmirror.mirror.report import StreamReport
+from kmirror.mirror.tracker import PartitionTrack
+
+_log = logging.getLogger("kmirror.stream")
+
+JUDGE_INTERVAL_S = 1.0
+SETTLE_AFTER_S = 0.5  # a partition moving to batches forces a checkpoint after this long
+SETTLE_TIMEOUT_S = 1.0
+# How long the loop waits on the batch path's connections when nothing moved: short while the
+# record path carries partitions too (their records wait meanwhile).
+WAIT_BOTH_S = 0.005
+WAIT_BATCHES_S = 0.02
+
+
+class MixedPath:
+    """Records or batches whole, chosen per partition (see the module docstring)."""
+
+    def __init__(self, loop: Loop, record: RecordPath, checkpoint: CheckpointAcks,
+                 batch: BatchPath) -> None:
+        """``checkpoint``: the record path's acknowledgements; ``batch`` sends the records it
+        cannot forward whole through a writer of its own (per-record acknowledgements)."""
+        self.loop, self.record, self.checkpoint, self.batch = loop, record, checkpoint, batch
+        self.choices: dict[Key, PartitionChoice] = {}
+        self._to_records: set[Key] = set()  # leaving the batch path
+        self._to_batches: dict[Key, float] = {}  # leaving the record path, since when
+        self._next_judge = self._next_look = 0.0
+        self.moves: Counter[str] = Counter()  # "to records" / "to batches" -> moves
+        record.owns = self._record_owns
+        checkpoint.owns = self._checkpoint_owns
+        batch.observe = self._observe
+
+    # --- who carries what ---------------------------------------------------------------------
+
+    def _record_owns(self, key: Key) -> bool:
+        """The record path sends the records of ``key`` (and reads it)."""
+        choice = self.choices.get(key)
+        return (choice is not None and choice.side is Side.RECORDS
+                and key not in self._to_batches)
+
+    def _checkpoint_owns(self, key: Key) -> bool:
+        """Checkpoints settle the track of ``key`` (records of it may be in flight)."""
+        choice = self.choices.get(key)
+        return choice is not None and choice.side is Side.RECORDS
+
+    def _observe(self, key: Key, seen: Seen) -> None:
+        choice = self.choices.get(key)
+        if choice is not None:
+            choice.saw(seen)
+
+    def side_of(self, key: Key) -> Side | None:
+        """Where ``key`` is carried now (a partition moving counts where it comes from)."""
+        choice = self.choices.get(key)
+        return choice.side if choice is not None else None
+
+    # --- the Path protocol --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Both paths prepare."""
+        self.batch.start()
+        self.record.start()
+
+    def start_offsets(self, keys: list[Key]) -> dict[Key, int]:
+        """No start offsets of its own."""
+        return {}
+
+    def assigned(self, keys: list[Key]) -> None:
+        """New partitions start on the batch path (the consumer pauses them as assigned)."""
+        now = time.monotonic()
+        for key in keys:
+            self.choices[key] = PartitionChoice(Side.BATCHES, now)
+        self.batch.assigned(keys)
+        self.record.assigned(keys)
+
+    def resume(self, keys: list[Key]) -> None:
+        """Partitions whose topic is back: the record path's read again from the first record
+        not sent (the batch path's go on at their own positions)."""
+        self.record.resume([k for k in keys if self._record_owns(k)])
+
+    def drop(self, keys: Iterable[Key]) -> None:
+        """Records polled for these partitions and not sent are dropped."""
+        self.record.drop(keys)
+
+    def let_go(self, keys: list[Key]) -> None:
+        """Forget every state kept for these partitions, on both paths."""
+        self.record.let_go(keys)
+        self.batch.let_go(keys)
+        for key in keys:
+            self.choices.pop(key, None)
+            self._to_records.discard(key)
+            self._to_batches.pop(key, None)
+
+    def released(self, keys: list[Key], lost: bool) -> None:
+        """Both paths release what they held."""
+        self.record.released(keys, lost)
+        self.batch.released(keys, lost)
+
+    def step(self, now: float) -> bool:
+        """Poll and send records, fetch and forward batches, move partitions that want to."""
+        record, batch = self.record, self.batch
+        carrying = batch.carrying
+        record.poll_timeout_s = 0.0 if carrying else POLL_TIMEOUT_S
+        full = record.step(now)
+        idle = not full and not record.polled
+        batch.move((WAIT_BOTH_S if self._records_carried() else WAIT_BATCHES_S)
+                   if carrying and idle else 0.0)
+        if self._to_records or self._to_batches:
+            self._finish_moves(now)
+        if now >= self._next_judge:
+            self._next_judge = now + JUDGE_INTERVAL_S
+            self._judge(now)
+        if now >= self._next_look:
+            self._next_look = now + LOOK_INTERVAL_S
+            self._ask_looks()
+        return full
+
+    def settle(self, keys: Iterable[Key] | None, timeout_s: float) -> None:
+        """A checkpoint for the record path's partitions; the offset syncs of both."""
+        keys = None if keys is None else list(keys)
+        self.record.settle(keys, timeout_s)
+        self.batch.settle(keys, timeout_s)
+
+    def sync_positions(self) -> None:
+        """The record path's idle partitions move past records the consumer skipped."""
+        self.record.sync_positions()
+
+    def drain(self, timeout_s: float) -> None:
+        """Everything sent either way is acknowledged (or the time is up)."""
+        deadline = time.monotonic() + timeout_s
+        self.batch.drain(timeout_s)
+        self.record.drain(max(0.0, deadline - time.monotonic()))
+
+    def report_into(self, stats: StreamReport, finished: bool) -> None:
+        """Both paths' counters, and how many partitions go which way and why."""
+        self.record.report_into(stats, finished)
+        self.batch.report_into(stats, finished)
+        paths: Counter[tuple[str, str]] = Counter()
+        for choice in self.choices.values():
+            paths[(choice.side.value, choice.reason())] += 1
+        stats.partition_paths = dict(paths)
+        if finished and self.moves:
+            _log.info("stream %d: partitions moved %s", self.loop.index,
+                      ", ".join(f"{n} {what}" for what, n in sorted(self.moves.items())))
+
+    def close(self) -> None:
+        """Release both paths' clients."""
+        try:
+            self.record.close()
+        finally:
+            self.batch.close()
+
+    # --- moving partitions --------------------------------------------------------------------
+
+    def _records_carried(self) -> bool:
+        return len(self.choices) > len(self.batch.batch_parts)
+
+    def _judge(self, now: float) -> None:
+        """Start moving the partitions whose batches call for the other path."""
+        may_send = self.loop.parts.may_send
+        for key, choice in self.choices.items():
+            if key in self._to_records or key in self._to_batches or not may_send(key):
+                continue
+            wanted = choice.wanted(now)
+            if wanted is choice.side:
+                continue
+            _log.debug("stream %d: %s partition %d moves to %s (%.1f records, %d bytes per "
+                       "batch)", self.loop.index, key[0], key[1], wanted.value,
+                       choice.records_per_batch or 0.0, choice.bytes_per_batch)
+            if wanted is Side.RECORDS:
+                self.batch.leave(key)
+                self._to_records.add(key)
+            else:
+                self.record.drop([key])
+                self.loop.reader.pause([key])
+                self._to_batches[key] = now
+
+    def _finish_moves(self, now: float) -> None:
+        tracker = self.loop.tracker
+        for key in [k for k in self._to_records if self.batch.left(k)]:
+            self._to_records.discard(key)
+            self.choices[key].moved(Side.RECORDS, now)
+            self.moves["to records"] += 1
+            if self.loop.syncs is not None:
+                self.loop.syncs.assigned([key])  # (the checkpoint counts start afresh)
+            self.record.resume([key])  # (from the first offset the batch path did not send)
+        if not self._to_batches:
+            return
+        if any(now - since >= SETTLE_AFTER_S for since in self._to_batches.values()) and any(
+                _unsettled(tracker.tracks.get(k)) for k in self._to_batches):
+            self.checkpoint.wait(SETTLE_TIMEOUT_S)
+        for key in list(self._to_batches):
+            track = tracker.tracks.get(key)
+            if _unsettled(track):
+                continue
+            start = tracker.next_to_read(key)
+            if start is None:
+                continue  # (nothing known yet: it waits)
+            del self._to_batches[key]
+            self.record.taken(key)
+            self.choices[key].moved(Side.BATCHES, now)
+            self.moves["to batches"] += 1
+            self.batch.take(key, start)
+
+    def _ask_looks(self) -> None:
+        """Ask the batch path to look at the batches of the record path's partitions."""
+        tracker, looks = self.loop.tracker, self.batch.looks
+        for key in self.choices:
+            if self._record_owns(key) and key not in looks and self.loop.parts.may_send(key):
+                position = tracker.next_to_read(key)
+                if position is not None:  # (from a little back: a caught-up one has batches)
+                    looks[key] = max(tracker.committed.get(key, 0), position - LOOK_BACK, 0)
+
+
+def _unsettled(track: PartitionTrack | None) -> bool:
+    """Whether a track still has records in flight (or a refused one)."""
+    return track is not None and (bool(track.pending) or track.failed_offset is not None)
