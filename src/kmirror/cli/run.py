@@ -104,8 +104,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_config(settings: MirrorSettings) -> None:
     """Every effective setting per client, secrets masked (kmirror run --print-config)."""
+    from kmirror.observe.status import path_words
+
     for source in settings.sources:
-        print(f"# source '{source.alias}' consumer ({source.config_file})")
+        print(f"# source '{source.alias}' consumer ({source.config_file}); path: "
+              f"{path_words(settings, source.alias)}")
         for key, value in sorted(secrets.masked(source.client).items()):
             print(f"{key}={value}")
         print()

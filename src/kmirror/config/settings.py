@@ -162,7 +162,7 @@ class MirrorSettings:
                               (self.target_config_file, self.target)):
             problem = _shallow_security_problem(client)
             if problem:
-                return f"{where}: {problem.split(':')[0]} is not spoken by the batch path"
+                return f"{problem.split(':')[0]} (in {where}) is not spoken by the batch path"
         return None
 
     @property

@@ -153,10 +153,18 @@ def _path(stream: MirrorStream, handler: MessageHandler | None,
 
         acks = TransactionalAcks(stream, writer, stream.ensure_target_topics, rewind)
         record = RecordPath(stream, acks, handler, source.alias, settings.target_alias)
+        record.forced_by = "--exactly-once"
         return record
     plain = (RecordAcks(stream, writer) if writer.per_record_acks
              else CheckpointAcks(stream, writer, locate))
-    return RecordPath(stream, plain, handler, source.alias, settings.target_alias)
+    record = RecordPath(stream, plain, handler, source.alias, settings.target_alias)
+    record.forced_by = _label(settings.record_path_reason(source))
+    return record
+
+
+def _label(reason: str | None) -> str:
+    """The reason's first word (the flag or key), as the partitions gauge labels it."""
+    return (reason or "records").split()[0].rstrip(":")
 
 
 def wanted_codec(target: Mapping[str, str]) -> Codec | None:

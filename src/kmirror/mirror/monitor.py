@@ -66,6 +66,9 @@ class Monitor:
     target_problem: str | None = None
     loop_at: float = field(default_factory=time.monotonic)
     progress_at: float = field(default_factory=time.monotonic)
+    # The partitions each stream carries per (topic, path, reason), and the gauge's labels.
+    paths: dict[tuple[str, int], dict[tuple[str, str, str], int]] = field(default_factory=dict)
+    _path_labels: dict[str, set[tuple[str, str, str]]] = field(default_factory=dict)
     _printed: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -95,6 +98,7 @@ class Monitor:
             m.source_gap_records.labels(source, topic).inc(lost)
         for path, batches in report.shallow_batches.items():
             m.shallow_batches.labels(source, path).inc(batches)
+        self._take_paths(report)
         stream = str(report.stream)
         m.queue_fill.labels(source, stream).set(report.queue_fill)
         m.in_flight.labels(source, stream).set(report.in_flight)
@@ -120,6 +124,36 @@ class Monitor:
             self.print_once(f"error: {report.error}", out)
         if report.finished:
             self.streams.pop((source, report.stream), None)
+
+    def _take_paths(self, report: StreamReport) -> None:
+        """The partitions gauge: per topic, path and reason, summed over the source's
+        streams (a label no stream reports any more goes to 0)."""
+        source = report.source
+        self.paths[(source, report.stream)] = ({} if report.finished
+                                               else dict(report.partition_paths))
+        totals: dict[tuple[str, str, str], int] = {}
+        for (alias, _), paths in self.paths.items():
+            if alias == source:
+                for label, count in paths.items():
+                    totals[label] = totals.get(label, 0) + count
+        gauge = self.metrics.partitions
+        for label in self._path_labels.get(source, set()) - set(totals):
+            gauge.labels(source, *label).set(0)
+        for label, count in totals.items():
+            gauge.labels(source, *label).set(count)
+        self._path_labels[source] = set(totals)
+
+    def path_of(self, source: str, topic: str) -> str:
+        """Which way a topic's partitions go: "batches", "records", or both with counts."""
+        sides: dict[str, int] = {}
+        for (alias, _), paths in self.paths.items():
+            if alias == source:
+                for (name, side, _), count in paths.items():
+                    if name == topic:
+                        sides[side] = sides.get(side, 0) + count
+        if len(sides) <= 1:
+            return next(iter(sides), "")
+        return ", ".join(f"{side} {n}" for side, n in sorted(sides.items()))
 
     def print_once(self, line: str, out: Callable[[str], None]) -> None:
         """Print ``line`` unless it was printed before (streams repeat what they see)."""
@@ -200,7 +234,7 @@ class Monitor:
                 records_per_s=(now_counts[0] - before[0]) / seconds,
                 mb_per_s=(now_counts[1] - before[1]) / seconds / 1e6,
                 lag_records=int(lag[0]), lag_seconds=float(lag[1]), queue_fill=fill,
-                mirrored=now_counts[0],
+                mirrored=now_counts[0], path=self.path_of(*key),
             ))
         return rows
 

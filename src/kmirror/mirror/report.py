@@ -31,8 +31,9 @@ class StreamReport:
     stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
     shallow_batches: dict[str, int] = field(default_factory=dict)  # path or reason -> batches
     source_gaps: dict[str, int] = field(default_factory=dict)  # topic -> records lost
-    # The default path: partitions per (path, reason), as paths/choice.py names them.
-    partition_paths: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Partitions per (topic, path, reason): "records" or "batches", and why (paths/choice.py,
+    # or the flag that forces it).
+    partition_paths: dict[tuple[str, str, str], int] = field(default_factory=dict)
     error: str | None = None
     finished: bool = False
 

@@ -53,6 +53,10 @@ class MirrorMetrics:
         self.in_flight = Gauge(
             "kmirror_in_flight_records", "Records sent to the target and not yet acknowledged",
             ["source", "stream"], registry=r)
+        self.partitions = Gauge(
+            "kmirror_partitions", "Source partitions per delivery path (path=records or "
+            "batches, carried whole) and why (reason)", ["source", "topic", "path", "reason"],
+            registry=r)
         self.assigned = Gauge(
             "kmirror_assigned_partitions", "Source partitions assigned to a stream",
             ["source", "stream"], registry=r)

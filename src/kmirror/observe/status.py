@@ -55,8 +55,9 @@ def plan_lines(settings: MirrorSettings, sources: Sequence[PlannedSource],
         f"{settings.num_producers} producer(s) per stream"
     ]
     for source in sources:
+        path = path_words(settings, source.alias)
         for action in source.actions:
-            lines.append(f"  {source.alias} -> target: {action.describe()}")
+            lines.append(f"  {source.alias} -> target: {action.describe()}; path: {path}")
         for refusal in source.refused:
             lines.append(f"  {source.alias} -> target: {refusal.target_topic}: not mirrored "
                          f"({refusal.reason})"
@@ -69,6 +70,17 @@ def plan_lines(settings: MirrorSettings, sources: Sequence[PlannedSource],
             )
     lines.extend(f"warning: {warning}" for warning in settings.warnings)
     return lines
+
+
+def path_words(settings: MirrorSettings, alias: str) -> str:
+    """Which way the records of a source's topics go (docs/shallow.md)."""
+    if settings.shallow:
+        return "batches whole (--shallow)"
+    reason = next((settings.record_path_reason(s) for s in settings.sources
+                   if s.alias == alias), None)
+    if reason:
+        return f"records ({reason.split()[0].rstrip(':')})"
+    return "batches whole or records, per partition"
 
 
 def plan_json(settings: MirrorSettings, sources: Sequence[PlannedSource],
@@ -84,6 +96,7 @@ def plan_json(settings: MirrorSettings, sources: Sequence[PlannedSource],
             "refused": [{"source_topic": r.source_topic, "target_topic": r.target_topic,
                          "reason": r.reason, "message": r.message} for r in s.refused],
             "not_mirrored": list(s.not_mirrored),
+            "path": path_words(settings, s.alias),
         } for s in sources],
         "messages": list(messages),
     }, indent=2)
@@ -96,8 +109,15 @@ def summarize(rows: Sequence[TopicRow]) -> str:
     lag = sum(r.lag_records for r in rows)
     lag_s = max((r.lag_seconds for r in rows), default=0.0)
     fill = max((r.queue_fill for r in rows), default=0.0)
+    paths: dict[str, int] = {}
+    for row in rows:
+        if row.path:
+            side = "both" if "," in row.path else row.path
+            paths[side] = paths.get(side, 0) + 1
+    by_path = ", ".join(f"{side} {n}" for side, n in sorted(paths.items()))
     return (f"{records:,.0f} records/s, {mb:.1f} MB/s, lag {lag:,} records "
-            f"({lag_s:.1f} s), producer queue {fill:.0%} full")
+            f"({lag_s:.1f} s), producer queue {fill:.0%} full"
+            + (f"; topics by path: {by_path}" if by_path else ""))
 
 
 def status_line(records: int, rows: Sequence[TopicRow]) -> str:

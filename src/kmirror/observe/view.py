@@ -12,7 +12,8 @@ from rich.text import Text
 
 from kmirror.lag import human_seconds
 
-COLUMNS = ("source", "topic", "records/s", "MB/s", "lag", "lag time", "queue", "mirrored")
+COLUMNS = ("source", "topic", "records/s", "MB/s", "lag", "lag time", "queue", "mirrored",
+           "path")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class TopicRow:
     lag_seconds: float
     queue_fill: float
     mirrored: int
+    path: str = ""  # "batches", "records", or both with their partition counts
 
 
 def live_table(
@@ -43,7 +45,7 @@ def live_table(
         table.add_row(
             row.source, row.topic, f"{row.records_per_s:,.0f}", f"{row.mb_per_s:.2f}",
             f"{row.lag_records:,}", human_seconds(row.lag_seconds), f"{row.queue_fill:.0%}",
-            f"{row.mirrored:,}",
+            f"{row.mirrored:,}", row.path,
         )
     if progress is None:
         return table

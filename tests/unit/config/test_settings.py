@@ -414,6 +414,45 @@ def test_shallow_flag_and_the_classic_key_mean_the_same(tmp_path: Path) -> None:
     assert not load(tmp_path).shallow
 
 
+def test_no_shallow_and_the_classic_key_set_false_force_the_record_path(tmp_path: Path) -> None:
+    # Given --no-shallow, or shallow.iterator.enable=false written in a consumer file
+    by_flag = load(tmp_path, no_shallow=True)
+    by_key = load(tmp_path, source=SOURCE_OK + "shallow.iterator.enable=false\n")
+    # Then both force records everywhere; without either, batches go whole where they can
+    for settings in (by_flag, by_key):
+        assert settings.no_shallow and not settings.shallow
+        reason = settings.record_path_reason(settings.sources[0])
+        assert reason is not None and "--no-shallow" in reason
+    default = load(tmp_path)
+    assert default.record_path_reason(default.sources[0]) is None
+    forced = load(tmp_path, shallow=True)
+    assert forced.record_path_reason(forced.sources[0]) is None
+
+
+def test_shallow_and_no_shallow_together_are_a_problem(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, no_shallow=True,
+                           source=SOURCE_OK + "shallow.iterator.enable=true\n")
+    assert any("choose one" in p and "--no-shallow" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("options,lines,expected", [
+    ({"message_handler": "mod:Cls"}, "", "--message.handler"),
+    ({"exactly_once": True}, "", "--exactly-once"),
+    ({"provenance_header": True}, "", "--provenance.header"),
+    ({}, "security.protocol=SASL_SSL\nsasl.mechanism=GSSAPI\n", "sasl.mechanism=GSSAPI"),
+    ({}, "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\n", None),
+])
+def test_the_default_says_why_every_partition_goes_record_by_record(
+    tmp_path: Path, options: dict[str, Any], lines: str, expected: str | None
+) -> None:
+    settings = load(tmp_path, source=SOURCE_OK + lines, **options)
+    reason = settings.record_path_reason(settings.sources[0])
+    if expected is None:
+        assert reason is None
+    else:
+        assert reason is not None and expected in reason, reason
+
+
 def test_shallow_key_with_a_bad_value_is_a_problem(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, source=SOURCE_OK + "shallow.iterator.enable=yes\n")
     assert any("shallow.iterator.enable=yes: write true or false" in p for p in problems)

@@ -44,6 +44,24 @@ def test_reports_add_up_per_source_and_topic(printed: list[str]) -> None:
     assert printed == []
 
 
+def test_partitions_per_path_sum_over_streams_and_drop_to_zero(printed: list[str]) -> None:
+    monitor = Monitor()
+    small, whole = ("orders", "records", "small batches"), ("orders", "batches", "batches whole")
+    monitor.take(StreamReport("east", 0, partition_paths={small: 2, whole: 1}), printed.append)
+    monitor.take(StreamReport("east", 1, partition_paths={whole: 3}), printed.append)
+
+    def gauge(path: str, reason: str) -> float | None:
+        return _sample(monitor, "kmirror_partitions",
+                       {"source": "east", "topic": "orders", "path": path, "reason": reason})
+
+    assert (gauge("records", "small batches"), gauge("batches", "batches whole")) == (2, 4)
+    assert monitor.path_of("east", "orders") == "batches 4, records 2"
+    # When stream 0's partitions all go whole, the records label drops to 0
+    monitor.take(StreamReport("east", 0, partition_paths={whole: 3}), printed.append)
+    assert (gauge("records", "small batches"), gauge("batches", "batches whole")) == (0, 6)
+    assert monitor.path_of("east", "orders") == "batches"
+
+
 def test_positions_only_move_forward(printed: list[str]) -> None:
     monitor = Monitor()
     monitor.take(StreamReport("east", 0, positions={("orders", 0): 10}), printed.append)

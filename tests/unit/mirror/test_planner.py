@@ -42,8 +42,10 @@ def test_prepare_creates_the_target_topics_and_prints_the_plan(tmp_path: Path) -
     assert run.printed() == [
         "kmirror: mirroring 'source' (source:9092, group g-source): 2 topics, 4 partitions -> "
         "target (target:9092) with 1 stream(s) per source, 1 producer(s) per stream",
-        "  source -> target: orders: create, 3 partitions",
-        "  source -> target: users: exists, 1 partitions",
+        "  source -> target: orders: create, 3 partitions; path: batches whole or records, "
+        "per partition",
+        "  source -> target: users: exists, 1 partitions; path: batches whole or records, "
+        "per partition",
     ]
     # The first mirror of a topic is claimed in the target's lineage store.
     assert {lineage.source_topic for lineage in run.clusters.lineages.kept.values()} == {

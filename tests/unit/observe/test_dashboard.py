@@ -28,6 +28,7 @@ LABEL_VALUES = {
     "topic": "orders",
     "partition": "3",
     "stream": "0",
+    "reason": "small batches",
     "path": "whole",
     "kind": "refused_record",
 }

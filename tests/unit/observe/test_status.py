@@ -35,7 +35,8 @@ def test_the_plan_names_each_source_its_actions_refusals_and_idle_streams(
     assert plan_lines(settings, [_source()], dry_run=False) == [
         "kmirror: mirroring 'east' (east:9092, group g-east): 1 topics, 1 partitions -> target "
         "(target:9092) with 3 stream(s) per source, 1 producer(s) per stream",
-        "  east -> target: orders: create, 1 partitions",
+        "  east -> target: orders: create, 1 partitions; path: batches whole or records, "
+        "per partition",
         "  east -> target: users: not mirrored (source-recreated): see the error above",
         "warning: 3 streams for 1 partitions of 'east': 2 stream(s) will be idle",
     ]
@@ -55,7 +56,7 @@ def test_the_dry_run_json_holds_the_plan_and_the_messages(tmp_path: Path) -> Non
             "actions": [TopicAction("orders", "orders", 1, 0, CREATE).as_json()],
             "refused": [{"source_topic": "users", "target_topic": "users",
                          "reason": "source-recreated", "message": "users was created again"}],
-            "not_mirrored": ["target.x"],
+            "not_mirrored": ["target.x"], "path": "batches whole or records, per partition",
         }],
         "messages": ["a line"],
     }

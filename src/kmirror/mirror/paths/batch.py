@@ -259,7 +259,7 @@ class BatchPath:
         loop = self.loop
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and loop.error is None:
-            if not self.sender.busy(loop.parts.may_send):
+            if not self._waiting():
                 return
             self._refresh_metadata()
             sent = self.sender.send_batches()
@@ -271,10 +271,21 @@ class BatchPath:
             except MirrorError as exc:
                 loop.fail(str(exc))
 
+    def _waiting(self) -> bool:
+        """Whether a batch waits for the target: in flight, or fetched for a partition whose
+        target leader is known (one without, e.g. its target topic deleted, would wait for
+        ever; what it fetched is not committed and is fetched again by the next owner)."""
+        leaders, may_send = self.sender.leaders, self.loop.parts.may_send
+        return any(p.in_flight or p.on_record_path or (p.queue and leaders.get(k, -1) >= 0)
+                   for k, p in self.batch_parts.items() if may_send(k))
+
     def report_into(self, stats: StreamReport, finished: bool) -> None:
         """Batches forwarded whole or not (and why) since the last report; the final line."""
         batches = self.sender.batches
         stats.shallow_batches = dict(batches - self._reported_batches)
+        if self.observe is None:  # (--shallow: every partition; else the mixed path says)
+            stats.partition_paths = dict(Counter(
+                (topic, "batches", "--shallow") for topic, _ in self.batch_parts))
         self._reported_batches = Counter(batches)
         if finished:
             whole = batches[WHOLE]

@@ -166,9 +166,9 @@ class MixedPath:
         """Both paths' counters, and how many partitions go which way and why."""
         self.record.report_into(stats, finished)
         self.batch.report_into(stats, finished)
-        paths: Counter[tuple[str, str]] = Counter()
-        for choice in self.choices.values():
-            paths[(choice.side.value, choice.reason())] += 1
+        paths: Counter[tuple[str, str, str]] = Counter()
+        for (topic, _), choice in self.choices.items():
+            paths[(topic, choice.side.value, choice.reason())] += 1
         stats.partition_paths = dict(paths)
         if finished and self.moves:
             _log.info("stream %d: partitions moved %s", self.loop.index,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 from kmirror.errors import MirrorError
@@ -64,6 +65,9 @@ class RecordPath:
         self.owns: Callable[[Key], bool] = _every
         self.poll_timeout_s = POLL_TIMEOUT_S
         self.polled = 0  # records the last step polled
+        # Why this path carries every partition (the report's label), unless the mixed path
+        # reports for it.
+        self.forced_by: str | None = None
 
     # --- the Path protocol --------------------------------------------------------------------
 
@@ -180,8 +184,11 @@ class RecordPath:
                 track.consumed(position - 1)
 
     def report_into(self, stats: StreamReport, finished: bool) -> None:
-        """Whether the source is paused for the target."""
+        """Whether the source is paused for the target; the partitions it carries."""
         stats.paused_for_backpressure = self._backpressure
+        if self.forced_by is not None:
+            stats.partition_paths = dict(Counter(
+                (topic, "records", self.forced_by) for topic, _ in self.loop.parts.assigned))
 
     def close(self) -> None:
         """Close what the acknowledgements own."""
