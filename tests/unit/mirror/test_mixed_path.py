@@ -154,10 +154,11 @@ def test_small_batches_move_to_the_record_path_and_large_ones_back(tmp_path: Pat
     h, path, wire, main, fallback = _mixed(tmp_path)
     reader = h.reader
     end = _write(wire, reader, 0, per_batch=1, batches=40)
-    # When the partition is assigned it starts on the batch path
+    # When the partition is assigned it starts on the batch path, whose first fetch shows
+    # one-record batches: it moves to the record path before any of them is sent whole
     path.step(0.0)
-    assert path.side_of(KEY) is Side.BATCHES
-    # Then its one-record batches send it to the record path, from where the batches stopped
+    assert path.moves == {"to records": 1} and wire.written == []
+    # Then the record path carries it from where the batch path stopped
     now = _run(path, 0.25, 3.0)
     assert path.side_of(KEY) is Side.RECORDS
     assert KEY not in reader.paused

@@ -77,8 +77,12 @@ class MixedPath:
 
     def _observe(self, key: Key, seen: Seen) -> None:
         choice = self.choices.get(key)
-        if choice is not None:
-            choice.saw(seen)
+        if choice is None:
+            return
+        first = not choice.judged
+        choice.saw(seen)
+        if first and self.loop.parts.may_send(key):  # (before any of these batches is sent)
+            self._judge_one(key, choice, time.monotonic())
 
     def side_of(self, key: Key) -> Side | None:
         """Where ``key`` is carried now (a partition moving counts where it comes from)."""
@@ -190,21 +194,27 @@ class MixedPath:
         """Start moving the partitions whose batches call for the other path."""
         may_send = self.loop.parts.may_send
         for key, choice in self.choices.items():
-            if key in self._to_records or key in self._to_batches or not may_send(key):
-                continue
-            wanted = choice.wanted(now)
-            if wanted is choice.side:
-                continue
-            _log.debug("stream %d: %s partition %d moves to %s (%.1f records, %d bytes per "
-                       "batch)", self.loop.index, key[0], key[1], wanted.value,
-                       choice.records_per_batch or 0.0, choice.bytes_per_batch)
-            if wanted is Side.RECORDS:
-                self.batch.leave(key)
-                self._to_records.add(key)
-            else:
-                self.record.drop([key])
-                self.loop.reader.pause([key])
-                self._to_batches[key] = now
+            if may_send(key):
+                self._judge_one(key, choice, now)
+
+    def _judge_one(self, key: Key, choice: PartitionChoice, now: float) -> None:
+        if key in self._to_records or key in self._to_batches:
+            return
+        wanted = choice.wanted(now)
+        if wanted is not choice.side:
+            self._move(key, choice, wanted, now)
+
+    def _move(self, key: Key, choice: PartitionChoice, wanted: Side, now: float) -> None:
+        _log.debug("stream %d: %s partition %d moves to %s (%.1f records, %d bytes per "
+                   "batch)", self.loop.index, key[0], key[1], wanted.value,
+                   choice.records_per_batch or 0.0, choice.bytes_per_batch)
+        if wanted is Side.RECORDS:
+            self.batch.leave(key)
+            self._to_records.add(key)
+        else:
+            self.record.drop([key])
+            self.loop.reader.pause([key])
+            self._to_batches[key] = now
 
     def _finish_moves(self, now: float) -> None:
         tracker = self.loop.tracker
