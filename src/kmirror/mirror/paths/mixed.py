@@ -224,7 +224,9 @@ class MixedPath:
             self.moves["to records"] += 1
             if self.loop.syncs is not None:
                 self.loop.syncs.assigned([key])  # (the checkpoint counts start afresh)
-            self.record.resume([key])  # (from the first offset the batch path did not send)
+            # From the first offset the batch path did not send (its track starts one before
+            # where it began fetching): the consumer's own position may be none at all.
+            self.record.resume([key], {key: tracker.track(*key).highest + 1})
         if not self._to_batches:
             return
         if any(now - since >= SETTLE_AFTER_S for since in self._to_batches.values()) and any(

@@ -83,12 +83,13 @@ class RecordPath:
         if self._backpressure:
             self.loop.reader.pause(keys)
 
-    def resume(self, keys: list[Key]) -> None:
+    def resume(self, keys: list[Key], starts: dict[Key, int] | None = None) -> None:
         """Read partitions whose topic is back again from the first record not sent (the
-        records polled while suspended were dropped)."""
+        records polled while suspended were dropped); ``starts``: where, when known better
+        than by the tracker (a partition coming from the batch path)."""
         loop = self.loop
         for key in keys:
-            start = loop.tracker.next_to_read(key)
+            start = (starts or {}).get(key, loop.tracker.next_to_read(key))
             if start is not None and not loop.parts.is_stopped(key):
                 loop.reader.seek(key, start)
                 self._dropped.discard(key)
