@@ -7,7 +7,8 @@ writes sequence-numbered records steadily into a fresh 4-partition source topic 
 independent reader (workload.check_copy) must agree record by record. Duplicates (the price of
 at-least-once) are counted and reported, and must be 0 where the fault is graceful.
 
-Short by default (CI, about 8 minutes); `KMIRROR_FAULTS=full` (`make faults`) runs the full
+Short by default (CI, about 20 minutes: every case on the default path, some on a forced
+one); `KMIRROR_FAULTS=full` (`make faults`) runs the full
 version: 10 SIGKILLs, 5 SIGTERMs, 3 restarts of each broker, a 30 s freeze, ... Figures are
 printed (run with -s) and appended as JSON lines to $KMIRROR_FAULT_RESULTS when it is set.
 Random moments come from a seed printed per case; set KMIRROR_FAULTS_SEED to replay one.
@@ -53,6 +54,14 @@ pytestmark = pytest.mark.integration
 
 def _timeout(short_s: float, full_s: float) -> pytest.MarkDecorator:
     return pytest.mark.timeout(full_s if MODE.full else short_s)
+
+
+def _paths(*short: str, full: tuple[str, ...] = ()) -> pytest.MarkDecorator:
+    """The paths a case runs on: ``short`` always, ``full`` only in the full version (`make
+    faults`; the short one, in `make test`, keeps within its time)."""
+    skip = pytest.mark.skipif(not MODE.full, reason="the full version (make faults) runs it")
+    return pytest.mark.parametrize(
+        "path", [*short, *(pytest.param(p, marks=skip) for p in full)])
 
 
 class Case:
@@ -282,7 +291,7 @@ def new_case(tmp_path: Path) -> Iterator[Callable[..., Case]]:
 
 
 @_timeout(420, 2400)
-@pytest.mark.parametrize("path", ["records", "exactly-once"])
+@_paths("default", "exactly-once", full=("records", "shallow"))
 def test_sigkill_at_random_moments(fault_clusters: FaultClusters,
                                    new_case: Callable[..., Case], path: str) -> None:
     # Given a mirror under steady load
@@ -327,7 +336,7 @@ def test_sigkill_at_random_moments(fault_clusters: FaultClusters,
 
 
 @_timeout(300, 900)
-@pytest.mark.parametrize("path", ["records", "shallow", "exactly-once"])
+@_paths("default", "records", "shallow", "exactly-once")
 def test_sigterm_drains_and_commits(fault_clusters: FaultClusters,
                                     new_case: Callable[..., Case], path: str) -> None:
     case = new_case(_name("sigterm", path), fault_clusters.source, fault_clusters.target)
@@ -384,18 +393,22 @@ def _restart_broker(case: Case, clusters: FaultClusters, name: str,
 
 
 def _name(case: str, path: str) -> str:
-    return case if path == "records" else f"{case}-{path}"
+    return case if path == "default" else f"{case}-{path}"
+
+
+# The ways a case's mirrors run: the default command line (batches whole or records, per
+# partition: the workload writes both kinds of batches), and each path forced.
+PATH_FLAGS = {"default": [], "records": ["--no-shallow"], "shallow": ["--shallow"],
+              "exactly-once": ["--exactly-once"]}
 
 
 def _choose_path(case: Case, path: str) -> None:
-    """``shallow``: every mirror of the case forwards batches whole (kmirror run --shallow);
-    ``exactly-once``: every mirror writes in transactions (kmirror run --exactly-once)."""
-    if path in ("shallow", "exactly-once"):
-        case.args.append(f"--{path}")
+    """Every mirror of the case runs with the flags of ``path`` (PATH_FLAGS)."""
+    case.args.extend(PATH_FLAGS[path])
 
 
 @_timeout(360, 1200)
-@pytest.mark.parametrize("path", ["records", "shallow"])
+@_paths("default", "shallow", full=("records",))
 @pytest.mark.parametrize("broker", ["source", "target"])
 def test_broker_restart(fault_clusters: FaultClusters, new_case: Callable[..., Case],
                         broker: str, path: str) -> None:
@@ -422,8 +435,11 @@ def test_broker_restart(fault_clusters: FaultClusters, new_case: Callable[..., C
 
 
 @_timeout(300, 900)
-def test_target_frozen(fault_clusters: FaultClusters, new_case: Callable[..., Case]) -> None:
-    case = new_case("target-frozen", fault_clusters.source, fault_clusters.target)
+@_paths("default", full=("records",))
+def test_target_frozen(fault_clusters: FaultClusters, new_case: Callable[..., Case],
+                       path: str) -> None:
+    case = new_case(_name("target-frozen", path), fault_clusters.source, fault_clusters.target)
+    _choose_path(case, path)
     mirror = case.start_mirror()
     case.wait_mirroring(mirror, 0)
     case.steady(mirror)
@@ -441,9 +457,11 @@ def test_target_frozen(fault_clusters: FaultClusters, new_case: Callable[..., Ca
 
 
 @_timeout(300, 900)
+@_paths("default", full=("records",))
 def test_second_member_joins_and_leaves(fault_clusters: FaultClusters,
-                                        new_case: Callable[..., Case]) -> None:
-    case = new_case("rebalance", fault_clusters.source, fault_clusters.target)
+                                        new_case: Callable[..., Case], path: str) -> None:
+    case = new_case(_name("rebalance", path), fault_clusters.source, fault_clusters.target)
+    _choose_path(case, path)
     first = case.start_mirror()
     case.wait_mirroring(first, 0)
     case.steady(first)
@@ -500,12 +518,14 @@ def proxied_target(fault_clusters: FaultClusters, tmp_path: Path) -> Iterator[
 
 
 @_timeout(420, 1200)
+@_paths("default", full=("records",))
 def test_slow_lossy_link_to_the_target(fault_clusters: FaultClusters,
                                        new_case: Callable[..., Case],
-                                       proxied_target: tuple[str, Toxiproxy]) -> None:
+                                       proxied_target: tuple[str, Toxiproxy], path: str) -> None:
     address, proxy = proxied_target
     # Given a target reached only through toxiproxy (the broker advertises the proxy's address)
-    case = new_case("lossy-link", fault_clusters.source, address)
+    case = new_case(_name("lossy-link", path), fault_clusters.source, address)
+    _choose_path(case, path)
     # with 40 ms +- 20 ms latency each way and 4 MB/s upstream
     proxy.toxic("kafka", "latency-up", "latency", "upstream", latency=40, jitter=20)
     proxy.toxic("kafka", "latency-down", "latency", "downstream", latency=40, jitter=20)

@@ -90,12 +90,15 @@ class SequenceProducer:
         self.acked = [0] * partitions
         self.errors: list[str] = []
         self._stop = threading.Event()
-        self._producer = Producer({
+        # Two producers: the even partitions get batches of tens of records (linger 100 ms),
+        # the odd ones a record or two per batch (linger 0), so that the default path carries
+        # both ways at once (batches whole and record by record).
+        self._producers = [Producer({
             "bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-            "linger.ms": 5, "message.timeout.ms": 600_000,
+            "linger.ms": linger_ms, "message.timeout.ms": 600_000,
             "queue.buffering.max.messages": 1_000_000,
             "log_level": 2,  # broker restarts are expected: failures arrive as delivery reports
-        })
+        }) for linger_ms in (100, 0)]
         self._thread = threading.Thread(target=self._run, name=f"producer-{topic}", daemon=True)
         self.started = 0.0
         self.stopped = 0.0
@@ -126,31 +129,37 @@ class SequenceProducer:
                     seq = len(self.timestamps[partition])
                     key, value, headers = expected(self.topic, partition, seq)
                     ts = int(time.time() * 1000)
+                    producer = self._producers[partition % 2]
                     try:
-                        self._producer.produce(
+                        producer.produce(
                             self.topic, value=value, key=key, partition=partition,
                             timestamp=ts, headers=headers, on_delivery=self._on_delivery,
                         )
                     except BufferError:
-                        self._producer.poll(0.05)
+                        producer.poll(0.05)
                         continue
                     self.timestamps[partition].append(ts)
                     sent += 1
                     if sent % 500 == 0:
-                        self._producer.poll(0)
-                self._producer.poll(0)
+                        self._poll()
+                self._poll()
                 time.sleep(0.005)
         except BaseException as exc:  # reported by stop(), never lost in the thread
             self.errors.append(f"producer thread: {exc!r}")
+
+    def _poll(self) -> None:
+        for producer in self._producers:
+            producer.poll(0)
 
     def stop(self, timeout_s: float = 180) -> int:
         """Stop producing, wait for every acknowledgement; returns the number of records."""
         self._stop.set()
         self._thread.join(30)
         self.stopped = time.monotonic()
-        remaining = self._producer.flush(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        remaining = sum(p.flush(max(0.0, deadline - time.monotonic())) for p in self._producers)
         if remaining == 0:
-            self._producer = None  # type: ignore[assignment]  # let the client go
+            self._producers = []  # let the clients go
         assert remaining == 0, f"{remaining} records of the workload were never acknowledged"
         assert not self.errors, f"the workload producer failed: {self.errors[:5]}"
         assert self.acked == [len(t) for t in self.timestamps], (self.acked, self.produced)

@@ -185,7 +185,8 @@ class ClassicMirrorMaker:
 
 
 TOOLS: dict[str, Tool] = {
-    "kmirror-1": Kmirror(1),
+    "kmirror-1": Kmirror(1),  # the default command line: batches whole or records, per partition
+    "kmirror-records-1": Kmirror(1, name="kmirror-records", extra_args=("--no-shallow",)),
     "kmirror-2": Kmirror(2),
     "kmirror-shallow-1": Kmirror(1, name="kmirror-shallow", extra_args=("--shallow",)),
     "kmirror-eos-1": Kmirror(1, name="kmirror-eos", extra_args=("--exactly-once",)),

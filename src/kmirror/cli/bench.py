@@ -33,14 +33,15 @@ def register(commands: Any) -> None:
     run = actions.add_parser("run", help="measure (about 25 min with the defaults on 2 cores)")
     run.add_argument("--scenarios", default=",".join(DEFAULT),
                      help=f"comma list of {', '.join(SCENARIOS)} (default: %(default)s)")
-    run.add_argument("--tools", default="kmirror-1,kmirror-2,mm2-1,mm2-2,mm1-1",
+    run.add_argument("--tools", default="kmirror-1,kmirror-records-1,kmirror-2,mm2-1,mm2-2,mm1-1",
                      help=f"comma list of {', '.join(TOOLS)} (default: %(default)s)")
     run.add_argument("--repetitions", type=int, default=3, metavar="N")
     run.add_argument("--scale", type=float, default=1.0, metavar="F",
                      help="multiply every scenario's record count (smoke runs: 0.01)")
     run.add_argument("--no-limit", dest="limit", action="store_false",
                      help="skip the perf-tool limit measurements")
-    run.add_argument("--latency-tools", default="kmirror-1,mm2-1", metavar="LIST",
+    run.add_argument("--latency-tools",
+                     default="kmirror-1,kmirror-shallow-1,kmirror-records-1,mm2-1", metavar="LIST",
                      help="tools whose latency at a steady rate is measured ('' for none)")
     run.add_argument("--latency-seconds", type=float, default=30.0, metavar="S")
     run.add_argument("--source.bootstrap.servers", dest="source_bootstrap", metavar="HOSTS",

@@ -173,7 +173,7 @@ def parse_batch(data: bytes | bytearray | memoryview) -> RecordBatch:
     if magic != 2:
         raise BatchFormatError(
             f"batch at offset {base_offset} has magic {magic}: only v2 batches (Kafka 0.11+) "
-            "can be forwarded whole; mirror this topic without --shallow"
+            "can be forwarded whole; mirror this topic record by record (--no-shallow)"
         )
     size = LOG_OVERHEAD + batch_length
     if batch_length < RECORDS_START - LOG_OVERHEAD or size > len(view):

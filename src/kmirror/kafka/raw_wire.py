@@ -237,7 +237,7 @@ class Connection:
         if version < low or version < 0:
             raise MirrorError(
                 f"{self.where} does not speak {request.__name__} in a version kmirror knows "
-                f"(broker {low}-{high}); mirror without --shallow"
+                f"(broker {low}-{high}); mirror record by record (--no-shallow)"
             )
         return version
 

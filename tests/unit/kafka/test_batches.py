@@ -84,7 +84,7 @@ def test_batches_are_views_of_the_fetched_bytes() -> None:
 
 
 def test_old_message_format_is_refused_with_advice() -> None:
-    with pytest.raises(BatchFormatError, match=r"magic 1.*without --shallow"):
+    with pytest.raises(BatchFormatError, match=r"magic 1.*record by record \(--no-shallow\)"):
         list(iter_batches(batch([record(0, b"k", b"v")], magic=1)))
 
 

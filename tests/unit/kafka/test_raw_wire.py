@@ -137,7 +137,8 @@ def test_a_request_no_common_version_exists_for_is_refused_with_advice() -> None
     conn = connect(peer)
     try:
         with pytest.raises(MirrorError, match=r"does not speak MetadataRequest in a version "
-                           r"kmirror knows \(broker 13-13\); mirror without --shallow"):
+                           r"kmirror knows \(broker 13-13\); mirror record by record "
+                           r"\(--no-shallow\)"):
             conn.version(MetadataRequest)
         with pytest.raises(MirrorError, match="does not speak InitProducerIdRequest"):
             conn.version(InitProducerIdRequest)
