@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -57,6 +58,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.utils import CryptographyDeprecationWarning
 
 from kmirror.config import secrets
 from kmirror.config.store_files import (
@@ -85,8 +87,8 @@ _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE----
 # PKCS#12 PBE algorithms 1.2.840.113549.1.12.1.{1,2,5,6}: RC4 and RC2, which OpenSSL 3 reads
 # only with its legacy provider (not in confluent-kafka's librdkafka). Java before 8u301 and
 # `openssl pkcs12 -export` before 3.0 wrote RC2-40 by default. 3DES (.3) is still readable.
-_PKCS12_KEYS = (
-    rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey,
+_PKCS12_KEYS: tuple[type, ...] = (
+    rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey,
     ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey,
 )
 _LEGACY_PBE = tuple(
@@ -344,6 +346,14 @@ def _check_key(store: Store, loaded: pkcs12.PKCS12KeyAndCertificates) -> None:
         raise StoreProblem(store.location_key, _key_count_advice(store, []))
 
 
+def _dsa_key_type() -> type:
+    """DSA keys, still found in old Java keystores: cryptography 51 deprecated the class and
+    warns when it is named, so it is named only here, with that warning silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return dsa.DSAPrivateKey
+
+
 def _legacy(data: bytes) -> bool:
     return any(oid in data for oid in _LEGACY_PBE)
 
@@ -352,7 +362,7 @@ def _modern(store: Store, loaded: pkcs12.PKCS12KeyAndCertificates) -> bytes:
     """The same key and certificates, encrypted with AES-256 (what OpenSSL 3 reads)."""
     assert store.password is not None and loaded.cert is not None
     key = loaded.key
-    if not isinstance(key, _PKCS12_KEYS):
+    if not isinstance(key, (*_PKCS12_KEYS, _dsa_key_type())):
         raise StoreProblem(
             store.location_key, f"{store.location}: its key type cannot go into a PKCS12 file"
         )
