@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kmirror.mirror.paths.choice import (
     BATCHES_FROM,
+    FIRST_LOOK_FROM,
     MIN_DWELL_S,
     RECORDS_BELOW,
     PartitionChoice,
@@ -40,9 +41,24 @@ def test_large_batches_stay_whole_and_large_bytes_count_as_large() -> None:
 def test_between_the_thresholds_a_partition_stays_where_it_is() -> None:
     middle = (RECORDS_BELOW + BATCHES_FROM) / 2
     for side in Side:
-        choice = PartitionChoice(side, since=0.0)
+        choice = PartitionChoice(side, since=0.0, judged=True)
         choice.saw(_seen(middle))
         assert choice.wanted(100.0) is side
+
+
+def test_the_first_look_in_between_takes_the_side_of_the_crossover() -> None:
+    # A steady source of 8 to 15 records per batch is settled at once, not moved mid-stream
+    assert RECORDS_BELOW < FIRST_LOOK_FROM < BATCHES_FROM
+    below = PartitionChoice(Side.BATCHES, since=0.0)
+    below.saw(_seen(FIRST_LOOK_FROM - 1))
+    assert below.wanted(0.0) is Side.RECORDS
+    at = PartitionChoice(Side.BATCHES, since=0.0)
+    at.saw(_seen(FIRST_LOOK_FROM))
+    assert at.wanted(0.0) is Side.BATCHES
+    # Then hysteresis: the same look no longer moves it
+    below.moved(Side.RECORDS, 0.0)
+    below.saw(_seen(FIRST_LOOK_FROM))
+    assert below.wanted(MIN_DWELL_S + 1) is Side.RECORDS
 
 
 def test_after_a_move_it_waits_the_dwell_and_a_moving_average_before_moving_back() -> None:

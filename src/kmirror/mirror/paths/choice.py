@@ -12,8 +12,13 @@ partition goes"): batches whole reach 0.11x the record path's rate at one record
 - **batches** once they average ``BATCHES_FROM`` records or more (or ``BYTES_ENOUGH`` bytes),
   and most can go whole;
 - in between it stays where it is (hysteresis), and it never moves again within
-  ``MIN_DWELL_S`` of its last move, so a source whose batch sizes wander does not flap (the
-  first look decides at once: a partition starts on the batch path).
+  ``MIN_DWELL_S`` of its last move, so a source whose batch sizes wander does not flap.
+
+The first look decides at once, before any batch is sent (a partition starts on the batch
+path), and it has no side to keep yet: in between the thresholds it takes the side of the
+crossover, ``FIRST_LOOK_FROM`` records per batch (where the two rates meet, between 0.70x at 8
+and 1.4x at 16). Otherwise a steady source writing 8 to 15 records per batch would start whole
+and move to the records later, mid-stream, when its average wandered under 8.
 
 What a partition's batches look like is learnt from the batches the batch path fetches, and for
 a partition on the record path from a small look at its next batches every ``LOOK_INTERVAL_S``
@@ -27,6 +32,7 @@ from enum import Enum
 
 RECORDS_BELOW = 8  # batches smaller than this on average: records (batches whole < 0.7x)
 BATCHES_FROM = 16  # batches this large on average: batches whole (1.4x the record path)
+FIRST_LOOK_FROM = 12  # the first look, in between: the crossover (whole = records at ~11.4)
 BYTES_ENOUGH = 16 << 10  # batches of this many bytes go whole whatever their record count
 UNFIT_SHARE = 0.5  # more than this share of batches cannot go whole: records
 MIN_DWELL_S = 10.0
@@ -86,14 +92,16 @@ class PartitionChoice:
         per_batch = self.records_per_batch
         if per_batch is None or (self.judged and now - self.since < MIN_DWELL_S):
             return self.side
-        self.judged = True
+        first, self.judged = not self.judged, True
         if self.unfit_share > UNFIT_SHARE:
             return Side.RECORDS
-        large = per_batch >= BATCHES_FROM or self.bytes_per_batch >= BYTES_ENOUGH
-        small = per_batch < RECORDS_BELOW and self.bytes_per_batch < BYTES_ENOUGH
-        if large:
+        if self.bytes_per_batch >= BYTES_ENOUGH:
             return Side.BATCHES
-        if small:
+        if first:
+            return Side.BATCHES if per_batch >= FIRST_LOOK_FROM else Side.RECORDS
+        if per_batch >= BATCHES_FROM:
+            return Side.BATCHES
+        if per_batch < RECORDS_BELOW:
             return Side.RECORDS
         return self.side
 
