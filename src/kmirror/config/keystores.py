@@ -53,6 +53,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -367,7 +368,8 @@ def _modern(store: Store, loaded: pkcs12.PKCS12KeyAndCertificates) -> bytes:
             store.location_key, f"{store.location}: its key type cannot go into a PKCS12 file"
         )
     return pkcs12.serialize_key_and_certificates(
-        loaded.cert.friendly_name, key, loaded.cert.certificate,
+        loaded.cert.friendly_name, cast(pkcs12.PKCS12PrivateKeyTypes, key),
+        loaded.cert.certificate,
         [extra.certificate for extra in loaded.additional_certs],
         serialization.BestAvailableEncryption(store.password.encode()),
     )
