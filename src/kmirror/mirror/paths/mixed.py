@@ -138,8 +138,11 @@ class MixedPath:
         record.poll_timeout_s = 0.0 if carrying else POLL_TIMEOUT_S
         full = record.step(now)
         idle = not full and not record.polled
-        batch.move((WAIT_BOTH_S if self._records_carried() else WAIT_BATCHES_S)
-                   if carrying and idle else 0.0)
+        carrying = batch.carrying  # (again: the step may have assigned partitions)
+        if carrying or self._to_records or batch.looking:
+            # (with every partition on the record path, nothing of the batch path's waits)
+            batch.move((WAIT_BOTH_S if self._records_carried() else WAIT_BATCHES_S)
+                       if carrying and idle else 0.0)
         if self._to_records or self._to_batches:
             self._finish_moves(now)
         if now >= self._next_judge:
