@@ -55,7 +55,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("1KB", 1024, 500_000),
         Scenario("100B-zstd", 100, 2_000_000, "zstd"),
         Scenario("1KB-zstd", 1024, 500_000, "zstd"),
-        Scenario("100B-single", 100, 200_000, per_batch=1),
+        Scenario("100B-single", 100, 1_000_000, per_batch=1),
         # The crossover of the two paths (records per batch): measured on request only.
         *(Scenario(f"100B-x{n}", 100, 200_000, per_batch=n) for n in (2, 4, 8, 16, 32, 64)),
     )
