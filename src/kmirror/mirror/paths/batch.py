@@ -163,7 +163,8 @@ class BatchPath:
         # it shows decides the partition's path before any batch is sent, and a partition
         # going to the record path should not have a full fetch of its batches decoded first
         # (8 MB of one-record batches took 5 % of a one-record-batch copy's CPU).
-        first_fetch = LOOK_BYTES if self.observe is not None else self.partition_max_bytes
+        first_fetch = (min(LOOK_BYTES, self.partition_max_bytes) if self.observe is not None
+                       else self.partition_max_bytes)
         for key in keys:
             self.batch_parts[key] = BatchPartition(key, starts[key], fetch_max_bytes=first_fetch)
             tracker.track(*key).consumed(starts[key] - 1)
