@@ -42,6 +42,11 @@ def register(commands: Any) -> None:
         help="TLS + SASL (SCRAM, PLAIN, OAUTHBEARER) and mutual-TLS listeners, ACLs enforced; "
         "client configs for each listener are listed (see docs/security.md)",
     )
+    up.add_argument(
+        "--heap", default=local.HEAP, metavar="SIZE",
+        help=f"each broker's Java heap (default {local.HEAP}; 2g for 10,000 partitions, see "
+        "docs/tuning.md)",
+    )
     up.set_defaults(handler=_up)
 
     status = actions.add_parser("status", help="show the local clusters")
@@ -84,7 +89,8 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    report = local.up(args.names or local.DEFAULT_NAMES, secure=args.security)
+    report = local.up(args.names or local.DEFAULT_NAMES, secure=args.security,
+                      heap=args.heap)
     _print_report(report, args.json)
     return 0
 

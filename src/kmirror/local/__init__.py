@@ -1,11 +1,12 @@
 """Real local Kafka clusters for tests, benchmarks and first steps (`kmirror local`)."""
 
-from kmirror.local.cluster import ClusterInfo, LocalCluster, local_dir
+from kmirror.local.cluster import HEAP, ClusterInfo, LocalCluster, local_dir
 from kmirror.local.distribution import KafkaDistribution, ensure_kafka, pinned_kafka_version
 from kmirror.local.manager import DEFAULT_NAMES, down, status, up
 
 __all__ = [
     "DEFAULT_NAMES",
+    "HEAP",
     "ClusterInfo",
     "KafkaDistribution",
     "LocalCluster",

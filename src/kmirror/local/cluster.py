@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -71,7 +72,12 @@ class ClusterInfo:
 class LocalCluster:
     """One named local cluster: its files, its ports and its broker process."""
 
-    def __init__(self, name: str, root: Path | None = None, secure: bool = False) -> None:
+    def __init__(self, name: str, root: Path | None = None, secure: bool = False,
+                 heap: str = HEAP) -> None:
+        if not re.fullmatch(r"[1-9][0-9]*[mMgG]", heap):
+            raise LocalClusterError(
+                f"broker heap {heap!r}: give a size in megabytes or gigabytes, e.g. 512m or 2g"
+            )
         if not name or not all(c.isalnum() or c in "-_" for c in name):
             raise LocalClusterError(
                 f"cluster name {name!r}: use letters, digits, '-' or '_' only"
@@ -81,6 +87,7 @@ class LocalCluster:
         self.home = self.root / name
         self.clients_dir = self.home / "clients"
         self._secure = secure
+        self.heap = heap
         self._material: security.Material | None = None
         self.data_dir = self.home / "data"
         self.log_file = self.home / "broker.log"
@@ -205,7 +212,7 @@ class LocalCluster:
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
                 [
-                    dist.java, f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseG1GC",
+                    dist.java, f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
                     "-Djava.awt.headless=true",
                     f"-Dlog4j2.configurationFile={self.log4j_file}",
                     "-cp", dist.classpath, "kafka.Kafka", str(self.config_file),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from kmirror.errors import LocalClusterError
 from kmirror.kafka.admin import grant_acls, probe_cluster
 from kmirror.local import security
-from kmirror.local.cluster import ClusterInfo, LocalCluster, local_dir
+from kmirror.local.cluster import HEAP, ClusterInfo, LocalCluster, local_dir
 from kmirror.local.distribution import ensure_kafka, pinned_kafka_version
 
 DEFAULT_NAMES = ("source", "target")
@@ -31,8 +31,9 @@ class LocalReport:
         }
 
 
-def _clusters(names: Sequence[str], secure: bool = False) -> list[LocalCluster]:
-    return [LocalCluster(name, secure=secure) for name in names]
+def _clusters(names: Sequence[str], secure: bool = False,
+              heap: str = HEAP) -> list[LocalCluster]:
+    return [LocalCluster(name, secure=secure, heap=heap) for name in names]
 
 
 # What a mirror needs, on either side (see docs/security.md for the minimal sets per side).
@@ -52,13 +53,15 @@ def known_names() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "cluster.json").exists())
 
 
-def up(names: Sequence[str] = DEFAULT_NAMES, secure: bool = False) -> LocalReport:
+def up(names: Sequence[str] = DEFAULT_NAMES, secure: bool = False,
+       heap: str = HEAP) -> LocalReport:
     """Start the named clusters (those already running are left as they are) and wait for them.
 
     ``secure``: with TLS, SASL and mutual-TLS listeners and the StandardAuthorizer (see
-    kmirror.local.security); the mirror's principals get their ACLs once the broker answers."""
+    kmirror.local.security); the mirror's principals get their ACLs once the broker answers.
+    ``heap``: each broker's Java heap (brokers already running keep theirs)."""
     dist = ensure_kafka()
-    clusters = _clusters(names, secure)
+    clusters = _clusters(names, secure, heap)
     # Launch every broker first, then wait for each: the JVMs start side by side.
     launched = [(cluster, cluster.launch(dist)) for cluster in clusters]
     try:

@@ -104,6 +104,7 @@ class MirrorStream:
                                       clients.jobs)
         self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
         self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
+        self._committed: dict[Key, int] = {}  # the group's offsets, at the last assignment
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
         self.reset_to_earliest = source.client.get("auto.offset.reset", "earliest") in (
             "earliest", "smallest", "beginning")
@@ -139,19 +140,20 @@ class MirrorStream:
                 self.topics.forget([self.target_topic(topic)])  # (it may have been deleted)
         self._new_sources = {t for t, v in verdicts.items() if v.allowed and v.new_source}
         kept = [k for k in keys if k not in held]
-        # The path's own starts (--exactly-once: the positions stored with the last
-        # transaction), overridden by a source topic created again since its lineage: it
-        # starts over where auto.offset.reset says (offsets committed under its name belong
-        # to the old topic).
-        self._starts = {**self.path.start_offsets(kept), **self._fresh_starts(kept)}
-        return held, self._starts
-
-    def _fresh_starts(self, keys: list[Key]) -> dict[Key, int]:
-        fresh = [k for k in keys if k[0] in self._new_sources]
-        if not fresh:
-            return {}
+        # Every partition is assigned at an explicit offset, read here for all of them at once:
+        # the path's own starts (--exactly-once: the positions stored with the last
+        # transaction), else the group's committed offset, else (no commit yet, or a source
+        # topic created again since its lineage: offsets committed under its name belong to
+        # the old topic) where auto.offset.reset says. Left to the consumer, each partition
+        # without a position came back as an offset-reset error, one at a time.
+        path_starts = self.path.start_offsets(kept)
+        self._committed = self.reader.committed(
+            [k for k in kept if k not in path_starts and k[0] not in self._new_sources])
+        fresh = [k for k in kept if k not in path_starts and k not in self._committed]
         marks = self.reader.watermarks(fresh)
-        return {k: low if self.reset_to_earliest else high for k, (low, high) in marks.items()}
+        self._starts = {**path_starts, **{
+            k: low if self.reset_to_earliest else high for k, (low, high) in marks.items()}}
+        return held, {**self._committed, **self._starts}
 
     def assigned(self, keys: list[Key]) -> None:
         """Partitions now ours: their tracks start, the path takes them."""
@@ -162,7 +164,7 @@ class MirrorStream:
         # Start each partition's track at its start offset (the group's committed one unless
         # chosen before the assignment), so a partition with nothing new still reports its
         # position (for lag and --until-caught-up).
-        start = {**self.reader.committed(keys),
+        start = {**{k: o for k, o in self._committed.items() if k in keys},
                  **{k: o for k, o in self._starts.items() if k in keys}}
         for key, offset in start.items():
             self.tracker.track(*key).consumed(offset - 1)

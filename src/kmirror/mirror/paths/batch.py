@@ -149,13 +149,12 @@ class BatchPath:
         return {}
 
     def assigned(self, keys: list[Key]) -> None:
-        """Fetch state for new partitions, from the group's committed offsets (else where
-        auto.offset.reset says)."""
+        """Fetch state for new partitions, from where the stream started their tracks (the
+        group's committed offsets, else where auto.offset.reset says)."""
         self._warn_on_recompression({self.loop.target_topic(topic) for topic, _ in keys})
         tracker = self.loop.tracker
-        committed = tracker.committed
-        missing = [k for k in keys if k not in committed]
-        starts = dict(committed)
+        starts = {k: o for k in keys if (o := tracker.next_to_read(k)) is not None}
+        missing = [k for k in keys if k not in starts]
         if missing:
             for key, (low, high) in self.loop.reader.watermarks(missing).items():
                 starts[key] = low if self.loop.reset_to_earliest else high
