@@ -32,6 +32,13 @@ class Job:
     compression: str
     run_id: str
     workdir: Path
+    pattern: str | None = None
+    """A ready Java regex of the topics to copy; None: ``topic`` alone (its dots escaped)."""
+
+    @property
+    def include(self) -> str:
+        """The regex every tool is given as its topic include list."""
+        return self.pattern if self.pattern is not None else self.topic.replace(".", "\\.")
 
 
 class Tool(Protocol):
@@ -89,7 +96,7 @@ class Kmirror:
         command = [
             sys.executable, "-m", "kmirror", "run",
             "--consumer.config", str(consumer), "--producer.config", str(producer),
-            "--whitelist", job.topic.replace(".", "\\."), "--num.streams", str(self.streams),
+            "--whitelist", job.include, "--num.streams", str(self.streams),
             "--metrics.port", "0", "--no-live", *self.extra_args,
         ]
         return _start(command, job, self.name)
@@ -117,7 +124,7 @@ class MirrorMaker2:
             f"{dst}.bootstrap.servers": job.target_bootstrap,
             f"{src}->{dst}.enabled": "true",
             f"{dst}->{src}.enabled": "false",
-            f"{src}->{dst}.topics": job.topic.replace(".", "\\."),
+            f"{src}->{dst}.topics": job.include,
             "replication.policy.class":
                 "org.apache.kafka.connect.mirror.IdentityReplicationPolicy",
             "tasks.max": self.streams,
@@ -186,7 +193,7 @@ class ClassicMirrorMaker:
         command = java.java_command(
             java.mm1_runtime(), "kafka.tools.MirrorMaker",
             "--consumer.config", str(consumer), "--producer.config", str(producer),
-            "--include", job.topic.replace(".", "\\."), "--num.streams", str(self.streams),
+            "--include", job.include, "--num.streams", str(self.streams),
         )
         return _start(command, job, self.name)
 

@@ -32,6 +32,11 @@ class PartitionScanner:
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
             "enable.partition.eof": True, "fetch.queue.backoff.ms": 5,
             "queued.max.messages.kbytes": 65536, "logger": client_logger(),
+            # Every read stops at an end known beforehand: a fetch left waiting for new records
+            # (500 ms by default) only delays the next partition's offset query, which the
+            # broker answers after it on the same connection (~0.5 s per partition: 85 min to
+            # verify 10,000 partitions; 11 ms per partition with 10).
+            "fetch.wait.max.ms": 10,
         })
 
     def bounds(self, topic: str, partition: int) -> tuple[int, int]:

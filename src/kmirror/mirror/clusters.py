@@ -52,6 +52,11 @@ class TargetAdmin(plan.TargetAdmin, lineage.TargetTopics, Protocol):
         """The cluster's id (raises KmirrorError when it does not answer in time)."""
         ...
 
+    def create_topic(self, name: str, partitions: int, replication_factor: int,
+                     configs: Mapping[str, str]) -> bool:
+        """Create one topic (kmirror's own); False when it exists already."""
+        ...
+
 
 class LineageTopic(lineage.LineageStore, Protocol):
     """The target's ``kmirror.source-topics``."""

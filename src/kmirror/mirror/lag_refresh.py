@@ -75,9 +75,11 @@ class LagRefresh:
         alias = plan.source.alias
         # (end offsets first, then positions: positions read before would only be older)
         ends = plan.admin.end_offsets(partitions(plan.topics))
-        unknown = [k for k in ends if k not in self._monitor.positions_of(alias)]
+        acknowledged = self._monitor.positions_of(alias)
+        unknown = [k for k in ends if k not in acknowledged]
         positions = plan.admin.committed_offsets(plan.source.group_id, unknown)
-        acknowledged = self._monitor.positions_of(alias)  # (fresher than the committed ones)
+        # (acknowledged positions read again: fresher than the committed ones)
+        acknowledged = self._monitor.positions_of(alias)
         positions.update({k: acknowledged[k] for k in ends if k in acknowledged})
         if not self._start_positions_taken:
             self._start_positions.update({(alias, k): max(v, 0) for k, v in positions.items()})

@@ -113,33 +113,41 @@ class Planner:
                 rename=selection.target_topic,
                 recreate_target=settings.recreate_target_topics)
             self.plans.append(SourcePlan(source, admin, sync, groups, {}, selection, guard))
+        # kmirror's own topics first: a topic is writable once the target's broker has made
+        # every partition created before it (measured: 13-17 s for 10,000 new partitions on
+        # one local broker), and the lineage claims wait for the store's. Their refusals are
+        # only warnings, printed after the topics' own (the real error, if any).
+        warnings: list[str] = []
+        if not dry_run:
+            self._create_internal_topic(
+                self._clusters.lineages.create, "a source topic deleted and created again is "
+                "recognized only while this kmirror runs, not across restarts", warnings)
+        if settings.emit_offset_syncs and not dry_run:
+            self._create_internal_topic(
+                lambda rf: target.create_topic(
+                    OFFSET_SYNCS_TOPIC, 1, rf, {"cleanup.policy": "compact"}),
+                "offset syncs are off (or run with --emit.offset.syncs false)", warnings)
         for source_plan in self.plans:
             self._refresh(source_plan, first=True)
             if settings.until_caught_up and not dry_run:
                 source_plan.goals = source_plan.admin.end_offsets(
                     partitions(source_plan.topics))
+        for warning in warnings:
+            self.out(warning)
         if not dry_run:
-            # (after the topics: their refusal is the real error)
-            self._create_internal_topic(
-                self._clusters.lineages.create, "a source topic deleted and created again is "
-                "recognized only while this kmirror runs, not across restarts")
             for source_plan in self.plans:
                 self._keep_lineages(source_plan)
-        if settings.emit_offset_syncs and not dry_run:
-            self._create_internal_topic(
-                lambda rf: target.create_topic(
-                    OFFSET_SYNCS_TOPIC, 1, rf, {"cleanup.policy": "compact"}),
-                "offset syncs are off (or run with --emit.offset.syncs false)")
         for line in plan_lines(settings, self.views(), dry_run):
             self.out(line)
 
-    def _create_internal_topic(self, create: Callable[[int], object], consequence: str) -> None:
-        """One of kmirror's compacted topics in the target; a refusal is a warning saying what
-        is lost without it (mirroring itself does not need it)."""
+    def _create_internal_topic(self, create: Callable[[int], object], consequence: str,
+                               warnings: list[str]) -> None:
+        """One of kmirror's compacted topics in the target; a refusal is a warning (added to
+        ``warnings``) saying what is lost without it (mirroring itself does not need it)."""
         try:
             create(self.settings.replication_factor)
         except KmirrorError as exc:
-            self.out(f"warning: {exc}: {consequence}")
+            warnings.append(f"warning: {exc}: {consequence}")
 
     # --- while the streams run ---------------------------------------------------------------
 

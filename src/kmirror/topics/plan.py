@@ -153,14 +153,15 @@ class TargetAdmin(Protocol):
         """Every topic with its partition count."""
         ...
 
-    def create_topic(
-        self, name: str, partitions: int, replication_factor: int, configs: Mapping[str, str]
-    ) -> bool:
-        """Create a topic; False when it exists already."""
+    def create_topics(
+        self, topics: Mapping[str, tuple[int, Mapping[str, str]]], replication_factor: int
+    ) -> Mapping[str, bool | Exception]:
+        """Create topics (name -> (partitions, configs)) in batched requests; per topic True,
+        False when it exists already, or the error that refused it."""
         ...
 
-    def add_partitions(self, name: str, total: int) -> None:
-        """Grow a topic."""
+    def grow_topics(self, totals: Mapping[str, int]) -> Mapping[str, Exception | None]:
+        """Grow topics (name -> total partitions); per topic None or the error."""
         ...
 
 
@@ -217,20 +218,26 @@ class TopicSync:
             return gone
 
     def apply(self, actions: Iterable[TopicAction]) -> None:
-        """Create or grow target topics as planned."""
+        """Create or grow target topics as planned: all of them in a few batched requests.
+        The first refusal is raised after the others are done (and remembered)."""
+        actions = list(actions)
+        create = {a.target_topic: (a.source_partitions, a.configs)
+                  for a in actions if a.action == CREATE}
+        grow = {a.target_topic: a.source_partitions for a in actions if a.action == GROW}
+        created = self._target.create_topics(create, self._replication_factor) if create else {}
+        grown = self._target.grow_topics(grow) if grow else {}
+        failures = [f for f in (*created.values(), *grown.values()) if isinstance(f, Exception)]
         for action in actions:
-            if action.action == CREATE:
-                created = self._target.create_topic(
-                    action.target_topic, action.source_partitions,
-                    self._replication_factor, action.configs,
-                )
-                if created:
-                    _log.info("created target topic %s", action.describe())
-            elif action.action == GROW:
-                self._target.add_partitions(action.target_topic, action.source_partitions)
+            topic = action.target_topic
+            if isinstance(created.get(topic), Exception) or isinstance(grown.get(topic),
+                                                                       Exception):
+                continue
+            if created.get(topic) is True:
+                _log.info("created target topic %s", action.describe())
+            elif topic in grown:
                 _log.info("grew target topic %s", action.describe())
             elif action.action in (MORE, CONFLICT) or action.conflicts:
                 _log.warning("%s", action.describe())
-            self._ready[action.target_topic] = max(
-                action.source_partitions, action.target_partitions
-            )
+            self._ready[topic] = max(action.source_partitions, action.target_partitions)
+        if failures:
+            raise failures[0]

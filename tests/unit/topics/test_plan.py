@@ -72,6 +72,16 @@ class FakeTarget:
         self.existing[name] = partitions
         return True
 
+    def create_topics(self, topics: Mapping[str, tuple[int, Mapping[str, str]]],
+                      replication_factor: int) -> dict[str, bool | Exception]:
+        return {name: self.create_topic(name, partitions, replication_factor, configs)
+                for name, (partitions, configs) in sorted(topics.items())}
+
+    def grow_topics(self, totals: Mapping[str, int]) -> dict[str, Exception | None]:
+        for name, total in sorted(totals.items()):
+            self.add_partitions(name, total)
+        return dict.fromkeys(totals)
+
     def add_partitions(self, name: str, total: int) -> None:
         self.grown.append((name, total))
         self.existing[name] = total
