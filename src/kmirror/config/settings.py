@@ -66,6 +66,11 @@ PRODUCER_DEFAULTS: Mapping[str, str] = {
     # A target topic deleted while mirroring is reported, never re-created with the broker's
     # defaults by the producer's metadata request (--recreate.target.topics re-creates it).
     "allow.auto.create.topics": "false",
+    # A target topic kmirror just created is refused as unknown until the broker's metadata
+    # shows it, after 30 s by default: a broker making 10,000 new partitions took longer
+    # (measured on a loaded 2-core machine). A topic deleted while mirroring is reported by
+    # the topic refresh, not by this wait.
+    "topic.metadata.propagation.max.ms": "300000",
 }
 _ALLOWED_ACKS = {"all", "-1"}
 

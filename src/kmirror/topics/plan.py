@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from math import inf
 from typing import Protocol
 
 _log = logging.getLogger("kmirror.topics")
@@ -24,6 +26,11 @@ EXCLUDED_CONFIGS = re.compile(
     r"|message\.timestamp\.(difference\.max\.ms|type|before\.max\.ms|after\.max\.ms)"
     r"|unclean\.leader\.election\.enable|min\.insync\.replicas"
 )
+
+# How long a target topic created here may be missing from the target's metadata before it
+# counts as deleted (unless listed once before).
+PROPAGATION_GRACE_S = 120.0
+_clock = time.monotonic
 
 CREATE, GROW, OK, MORE = "create", "add-partitions", "ok", "target-has-more"
 CONFLICT = "conflict"  # the target topic exists, but its settings differ from the source's
@@ -176,6 +183,7 @@ class TopicSync:
         self._rename = rename
         self._replication_factor = replication_factor
         self._ready: dict[str, int] = {}  # target topic -> partitions known to exist
+        self._created_at: dict[str, float] = {}  # target topics created here, not seen yet
         self._lock = threading.Lock()
 
     def plan(self, topics: Iterable[str]) -> list[TopicAction]:
@@ -206,15 +214,25 @@ class TopicSync:
         with self._lock:
             for topic in target_topics:
                 self._ready.pop(topic, None)
+                self._created_at.pop(topic, None)
 
     def vanished(self) -> list[str]:
         """Target topics made sure of earlier that the target no longer has (deleted while
-        mirroring); they are forgotten, so ``ensure`` would create them again."""
+        mirroring); they are forgotten, so ``ensure`` would create them again.
+
+        A topic created here is not looked for until the target's metadata has listed it once
+        or for ``PROPAGATION_GRACE_S``: a broker making 10,000 new partitions lists the last of
+        them tens of seconds after creating them (they were reported deleted)."""
         with self._lock:
             existing = self._target.topics()
-            gone = sorted(t for t in self._ready if t not in existing)
+            now = _clock()
+            for topic in [t for t in self._created_at if t in existing]:
+                del self._created_at[topic]  # listed once: no more grace
+            gone = sorted(t for t in self._ready if t not in existing
+                          and now - self._created_at.get(t, -inf) >= PROPAGATION_GRACE_S)
             for topic in gone:
                 del self._ready[topic]
+                self._created_at.pop(topic, None)
             return gone
 
     def apply(self, actions: Iterable[TopicAction]) -> None:
@@ -239,5 +257,7 @@ class TopicSync:
             elif action.action in (MORE, CONFLICT) or action.conflicts:
                 _log.warning("%s", action.describe())
             self._ready[topic] = max(action.source_partitions, action.target_partitions)
+            if created.get(topic) is True:
+                self._created_at[topic] = _clock()
         if failures:
             raise failures[0]

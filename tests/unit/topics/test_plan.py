@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from kmirror.topics import plan as plan_module
 from kmirror.topics.plan import (
     CONFLICT,
     CREATE,
@@ -249,6 +250,31 @@ def test_ensure_creates_missing_topic_once() -> None:
     # Then no admin call at all
     assert (len(source.describe_calls), target.calls) == calls
     assert len(target.created) == 1
+
+
+def test_a_new_topic_missing_from_the_targets_metadata_is_not_deleted_until_the_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a topic just created, which the target's metadata does not list yet (a broker
+    # making thousands of partitions lists the last ones tens of seconds later)
+    now = [1000.0]
+    monkeypatch.setattr(plan_module, "_clock", lambda: now[0])
+    target = FakeTarget()
+    sync = TopicSync(FakeSource(Topic("orders", 1), Topic("users", 1)), target)
+    sync.ensure({"orders": 1, "users": 1})
+    del target.existing["orders"]
+    # Then it is not reported deleted while the grace lasts
+    now[0] += plan_module.PROPAGATION_GRACE_S - 1
+    assert sync.vanished() == []
+    # But after it, it is
+    now[0] += 1
+    assert sync.vanished() == ["orders"]
+    # And a topic listed once is reported as soon as it is gone, grace or not
+    target.existing["orders"] = 1
+    sync.ensure({"orders": 1})
+    assert sync.vanished() == []
+    del target.existing["orders"], target.existing["users"]
+    assert sync.vanished() == ["orders", "users"]
 
 
 def test_ensure_default_replication_factor_is_the_targets_default() -> None:
