@@ -164,8 +164,9 @@ class MirrorStream:
         # Start each partition's track at its start offset (the group's committed one unless
         # chosen before the assignment), so a partition with nothing new still reports its
         # position (for lag and --until-caught-up).
-        start = {**{k: o for k, o in self._committed.items() if k in keys},
-                 **{k: o for k, o in self._starts.items() if k in keys}}
+        mine = set(keys)
+        start = {**{k: o for k, o in self._committed.items() if k in mine},
+                 **{k: o for k, o in self._starts.items() if k in mine}}
         for key, offset in start.items():
             self.tracker.track(*key).consumed(offset - 1)
         # (an explicit start is not the group's offset: the first commit writes it)
