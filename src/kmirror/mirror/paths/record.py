@@ -30,6 +30,7 @@ _log = logging.getLogger("kmirror.stream")
 BATCH_RECORDS = 5000
 POLL_TIMEOUT_S = 0.1
 REPORT_INTERVAL_S = 1.0
+POSITION_CHECKS = 1000  # idle partitions whose client position is read per report, at most
 
 
 def _every(key: Key) -> bool:
@@ -59,6 +60,7 @@ class RecordPath:
         # Partitions whose polled records were dropped unsent: the consumer's position is past
         # them, so it must not move their tracks (sync_positions) until they are read again.
         self._dropped: set[Key] = set()
+        self._position_cursor = 0  # where the next round-robin share of positions starts
         self._next_bp_report = 0.0
         # The partitions this path carries: all of them, unless the mixed path (paths/mixed.py)
         # gives some to the batch path; and how long a poll may wait for records.
@@ -179,6 +181,13 @@ class RecordPath:
             and (key not in tracks or (not tracks[key].pending
                                        and tracks[key].failed_offset is None))
         ]
+        if len(idle) > POSITION_CHECKS:
+            # A round-robin share per call: the client's position lookup of 10,000 partitions
+            # cost a tenth of a core every second; each partition is still looked at every
+            # len(idle) / POSITION_CHECKS calls.
+            start = self._position_cursor % len(idle)
+            self._position_cursor = start + POSITION_CHECKS
+            idle = (idle + idle)[start:start + POSITION_CHECKS]
         for key, position in loop.reader.positions(idle).items():
             track = loop.tracker.track(*key)
             if position - 1 > track.highest:
