@@ -18,7 +18,28 @@ Key = tuple[str, int]
 _ids = itertools.count(1)
 
 
-class FakeCluster:
+class OneTopicAtATime:
+    """The batched topic calls of the admin seam, made of a fake's one-topic calls."""
+
+    def create_topic(self, name: str, partitions: int, replication_factor: int,
+                     configs: Mapping[str, str]) -> bool:
+        raise NotImplementedError
+
+    def add_partitions(self, name: str, total: int) -> None:
+        raise NotImplementedError
+
+    def create_topics(self, topics: Mapping[str, tuple[int, Mapping[str, str]]],
+                      replication_factor: int) -> dict[str, bool | Exception]:
+        return {name: self.create_topic(name, partitions, replication_factor, configs)
+                for name, (partitions, configs) in sorted(topics.items())}
+
+    def grow_topics(self, totals: Mapping[str, int]) -> dict[str, Exception | None]:
+        for name, total in sorted(totals.items()):
+            self.add_partitions(name, total)
+        return dict.fromkeys(totals)
+
+
+class FakeCluster(OneTopicAtATime):
     """One cluster: topics (name -> partitions) with ids, end and committed offsets."""
 
     def __init__(self, cluster_id: str, topics: Mapping[str, int] | None = None) -> None:
@@ -86,16 +107,6 @@ class FakeCluster:
         self.created.append(name)
         self.add_topic(name, partitions)
         return True
-
-    def create_topics(self, topics: Mapping[str, tuple[int, Mapping[str, str]]],
-                      replication_factor: int) -> dict[str, bool | Exception]:
-        return {name: self.create_topic(name, partitions, replication_factor, configs)
-                for name, (partitions, configs) in sorted(topics.items())}
-
-    def grow_topics(self, totals: Mapping[str, int]) -> dict[str, Exception | None]:
-        for name, total in sorted(totals.items()):
-            self.add_partitions(name, total)
-        return dict.fromkeys(totals)
 
     def add_partitions(self, name: str, total: int) -> None:
         self._check()

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
+from tests.helpers.cluster_fakes import OneTopicAtATime
 
 from kmirror.topics import plan as plan_module
 from kmirror.topics.plan import (
@@ -45,7 +46,7 @@ class FakeSource:
         return {n: self.topics[n] for n in names if n in self.topics}
 
 
-class FakeTarget:
+class FakeTarget(OneTopicAtATime):
     """In-memory TargetAdmin: a dict of topic -> partitions, with a log of calls."""
 
     def __init__(self, existing: Mapping[str, int] | None = None,
@@ -72,16 +73,6 @@ class FakeTarget:
             return False
         self.existing[name] = partitions
         return True
-
-    def create_topics(self, topics: Mapping[str, tuple[int, Mapping[str, str]]],
-                      replication_factor: int) -> dict[str, bool | Exception]:
-        return {name: self.create_topic(name, partitions, replication_factor, configs)
-                for name, (partitions, configs) in sorted(topics.items())}
-
-    def grow_topics(self, totals: Mapping[str, int]) -> dict[str, Exception | None]:
-        for name, total in sorted(totals.items()):
-            self.add_partitions(name, total)
-        return dict.fromkeys(totals)
 
     def add_partitions(self, name: str, total: int) -> None:
         self.grown.append((name, total))
