@@ -140,12 +140,10 @@ class MirrorStream:
                 self.topics.forget([self.target_topic(topic)])  # (it may have been deleted)
         self._new_sources = {t for t, v in verdicts.items() if v.allowed and v.new_source}
         kept = [k for k in keys if k not in held]
-        # Every partition is assigned at an explicit offset, read here for all of them at once:
-        # the path's own starts (--exactly-once: the positions stored with the last
-        # transaction), else the group's committed offset, else (no commit yet, or a source
-        # topic created again since its lineage: offsets committed under its name belong to
-        # the old topic) where auto.offset.reset says. Left to the consumer, each partition
-        # without a position came back as an offset-reset error, one at a time.
+        # Each partition starts at an explicit offset, read for all at once: the path's own
+        # (--exactly-once: stored with the last transaction), else the group's, else (none, or
+        # a source topic created again since its lineage) where auto.offset.reset says. Left
+        # to the consumer, each one without a position was an offset-reset error apiece.
         path_starts = self.path.start_offsets(kept)
         self._committed = self.reader.committed(
             [k for k in kept if k not in path_starts and k[0] not in self._new_sources])
