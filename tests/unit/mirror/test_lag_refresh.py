@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from kmirror.mirror import lag_refresh
 from kmirror.mirror.lag_refresh import TIMESTAMP_READS, LagRefresh
 from kmirror.mirror.monitor import Monitor
 
@@ -47,3 +50,29 @@ def test_timestamps_are_read_once_per_position_and_at_most_a_budget_per_refresh(
     stamps = refresh._stamps(plan, moved, ends)
     assert groups.asked == [("t", 7)]
     assert stamps[("t", 7)] == (12, 1000) and ("t", 8) not in stamps
+
+
+def test_a_costly_refresh_postpones_the_next_to_stay_under_its_share_of_a_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a refresh that costs 0.5 s of CPU (as 10,000 partitions did)
+    now = {"cpu": 0.0, "wall": 100.0}
+    monkeypatch.setattr(lag_refresh, "time", SimpleNamespace(
+        thread_time=lambda: now["cpu"], monotonic=lambda: now["wall"], time=lambda: 0.0))
+    refresh = LagRefresh([], Monitor())
+    runs = []
+
+    def costly() -> None:
+        runs.append(now["wall"])
+        now["cpu"] += 0.5
+
+    monkeypatch.setattr(refresh, "_run", costly)
+    refresh.run()
+    # Then the calls before 0.5 / CPU_SHARE seconds have passed keep the last snapshot
+    now["wall"] += 0.5 / lag_refresh.CPU_SHARE - 1
+    refresh.run()
+    assert runs == [100.0]
+    # And the first call after that refreshes
+    now["wall"] += 1
+    refresh.run()
+    assert len(runs) == 2
