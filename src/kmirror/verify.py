@@ -224,8 +224,8 @@ class VerifyClusters:
         from kmirror.kafka.scan import PartitionScanner
 
         if self._scanners is None:
-            self._scanners = (PartitionScanner(self._source_settings, "source cluster"),
-                              PartitionScanner(self._target_settings, "target cluster"))
+            self._scanners = (PartitionScanner(self._source_settings, "source cluster", 10),
+                              PartitionScanner(self._target_settings, "target cluster", 10))
         return self._scanners
 
     def close(self) -> None:
