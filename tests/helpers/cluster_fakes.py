@@ -7,7 +7,7 @@ import itertools
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kmirror.config.settings import MirrorSettings, SourceCluster, load_mirror_settings
 from kmirror.errors import ClusterUnreachable, KmirrorError
@@ -18,22 +18,25 @@ Key = tuple[str, int]
 _ids = itertools.count(1)
 
 
-class OneTopicAtATime:
-    """The batched topic calls of the admin seam, made of a fake's one-topic calls."""
-
+class _OneTopicCalls(Protocol):
     def create_topic(self, name: str, partitions: int, replication_factor: int,
-                     configs: Mapping[str, str]) -> bool:
-        raise NotImplementedError
+                     configs: Mapping[str, str]) -> bool: ...
 
-    def add_partitions(self, name: str, total: int) -> None:
-        raise NotImplementedError
+    def add_partitions(self, name: str, total: int) -> None: ...
 
-    def create_topics(self, topics: Mapping[str, tuple[int, Mapping[str, str]]],
+
+class OneTopicAtATime:
+    """The batched topic calls of the admin seam, made of a fake's one-topic calls
+    (``create_topic`` and ``add_partitions``, which the fake itself defines)."""
+
+    def create_topics(self: _OneTopicCalls,
+                      topics: Mapping[str, tuple[int, Mapping[str, str]]],
                       replication_factor: int) -> dict[str, bool | Exception]:
         return {name: self.create_topic(name, partitions, replication_factor, configs)
                 for name, (partitions, configs) in sorted(topics.items())}
 
-    def grow_topics(self, totals: Mapping[str, int]) -> dict[str, Exception | None]:
+    def grow_topics(self: _OneTopicCalls,
+                    totals: Mapping[str, int]) -> dict[str, Exception | None]:
         for name, total in sorted(totals.items()):
             self.add_partitions(name, total)
         return dict.fromkeys(totals)
