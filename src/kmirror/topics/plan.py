@@ -247,17 +247,16 @@ class TopicSync:
         failures = [f for f in (*created.values(), *grown.values()) if isinstance(f, Exception)]
         for action in actions:
             topic = action.target_topic
-            if isinstance(created.get(topic), Exception) or isinstance(grown.get(topic),
-                                                                       Exception):
+            outcome = created[topic] if topic in created else grown.get(topic)
+            if isinstance(outcome, Exception):
                 continue
-            if created.get(topic) is True:
+            if outcome is True:
                 _log.info("created target topic %s", action.describe())
+                self._created_at[topic] = _clock()
             elif topic in grown:
                 _log.info("grew target topic %s", action.describe())
             elif action.action in (MORE, CONFLICT) or action.conflicts:
                 _log.warning("%s", action.describe())
             self._ready[topic] = max(action.source_partitions, action.target_partitions)
-            if created.get(topic) is True:
-                self._created_at[topic] = _clock()
         if failures:
             raise failures[0]
