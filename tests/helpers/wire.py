@@ -115,10 +115,11 @@ def fetched(index: int, error: int, records: bytes | None,
             + (b"\x00" if records is None else compact_bytes(records)) + TAGS)
 
 
-def fetch_v12(error: int, partitions: list[bytes]) -> bytes:
-    """A Fetch v12 answer (no throttle, no session) with these partitions of topic orders."""
-    topic = compact_string("orders") + compact_array(partitions) + TAGS
-    return i32(0) + i16(error) + i32(0) + compact_array([topic]) + TAGS
+def fetch_v12(error: int, partitions: list[bytes], session_id: int = 0) -> bytes:
+    """A Fetch v12 answer (no throttle) with these partitions of topic orders (none: an
+    incremental answer with nothing new)."""
+    topics = [compact_string("orders") + compact_array(partitions) + TAGS] if partitions else []
+    return i32(0) + i16(error) + i32(session_id) + compact_array(topics) + TAGS
 
 
 def produced(index: int, error: int, base_offset: int, message: str | None) -> bytes:

@@ -33,6 +33,7 @@ from kafka.record.default_records import DefaultRecordBatch
 
 from kmirror.errors import MirrorError
 from kmirror.kafka.batches import AbortedTransaction, RecordBatch
+from kmirror.kafka.fetch_session import SESSION_ERRORS, FetchSession, SessionRequest
 from kmirror.kafka.raw_wire import Broker as Broker
 from kmirror.kafka.raw_wire import Connection
 from kmirror.kafka.raw_wire import KafkaCode as KafkaCode
@@ -114,6 +115,7 @@ class RawCluster:
         self.brokers: dict[int, Broker] = {}
         self._connections: dict[int, Connection] = {}
         self._any: Connection | None = None
+        self._sessions: dict[int, FetchSession] = {}  # per broker (fetch(session=True))
 
     def connection(self, node_id: int) -> Connection:
         """The open connection to ``node_id`` (opened now if needed)."""
@@ -137,6 +139,7 @@ class RawCluster:
             pass
         if self._connections.get(conn.broker.node_id) is conn:
             del self._connections[conn.broker.node_id]
+            self._sessions.pop(conn.broker.node_id, None)
         if self._any is conn:
             self._any = None
 
@@ -189,35 +192,61 @@ class RawCluster:
 
     def fetch(self, node_id: int, positions: Mapping[Key, int], *, max_wait_ms: int,
               max_bytes: int, partition_max_bytes: int, isolation_level: int,
-              callback: Callable[[list[FetchedPartition], WireError | None], None]) -> None:
-        """One Fetch to ``node_id`` for these partitions at these offsets."""
+              callback: Callable[[list[FetchedPartition], WireError | None], None],
+              session: bool = False) -> None:
+        """One Fetch to ``node_id`` for these partitions at these offsets. With ``session``,
+        in this cluster's fetch session with the broker (kafka/fetch_session.py): the answer
+        lists only the partitions with something new, and only one such fetch per broker may
+        be in flight."""
         conn = self.connection(node_id)
-        by_topic: dict[str, list[Any]] = {}
-        for (topic, partition), offset in positions.items():
-            by_topic.setdefault(topic, []).append(FetchRequest.FetchTopic.FetchPartition(
-                partition=partition, fetch_offset=offset, partition_max_bytes=partition_max_bytes,
-            ))
+        wanted = {key: (offset, partition_max_bytes) for key, offset in positions.items()}
+        fetch_session = self._sessions.setdefault(node_id, FetchSession()) if session else None
+        asked = (fetch_session.request(wanted) if fetch_session is not None
+                 else SessionRequest(0, -1, wanted, []))
         fields = {
             "replica_id": -1, "max_wait_ms": max_wait_ms, "min_bytes": 1, "max_bytes": max_bytes,
             "isolation_level": isolation_level,
-            "topics": [FetchRequest.FetchTopic(topic=t, partitions=p) for t, p in by_topic.items()],
+            "session_id": asked.session_id, "session_epoch": asked.epoch,
+            "topics": [
+                FetchRequest.FetchTopic(topic=topic, partitions=[
+                    FetchRequest.FetchTopic.FetchPartition(
+                        partition=partition, fetch_offset=offset, partition_max_bytes=limit)
+                    for partition, (offset, limit) in parts])
+                for topic, parts in _by_topic(asked.send)],
+            "forgotten_topics_data": [
+                FetchRequest.ForgottenTopic(topic=topic, partitions=[p for p, _ in parts])
+                for topic, parts in _by_topic(dict.fromkeys(asked.forget, None))],
         }
-        wanted = dict(positions)
 
         def done(response: Any, error: WireError | None) -> None:
+            if error is None and response.error_code in SESSION_ERRORS and fetch_session:
+                _log.debug("%s: fetch session with broker %d ended (%s): fetching in full",
+                           self.label, node_id, KafkaCode.of(response.error_code).name)
+                fetch_session.reset()
+                callback([], None)
+                return
+            if error is None and response.error_code:
+                error = WireError(
+                    f"{self.label}: fetch failed: {KafkaCode.of(response.error_code).name}")
             if error is not None:
+                if fetch_session is not None:
+                    fetch_session.reset()
                 callback([], error)
                 return
-            if response.error_code:
-                callback([], WireError(
-                    f"{self.label}: fetch failed: {KafkaCode.of(response.error_code).name}"))
-                return
+            if fetch_session is not None:
+                fetch_session.answered(response.session_id)
+            cached = fetch_session.cached if fetch_session is not None else {}
+
+            def offset_of(key: Key) -> int:
+                want = asked.send.get(key) or cached.get(key)
+                return want[0] if want is not None else -1
+
             out = []
             for topic in response.responses:
                 for part in topic.partitions:
-                    key = (topic.topic, part.partition_index)
                     out.append(FetchedPartition(
-                        topic.topic, part.partition_index, wanted.get(key, -1),
+                        topic.topic, part.partition_index,
+                        offset_of((topic.topic, part.partition_index)),
                         KafkaCode.of(part.error_code) if part.error_code else None,
                         part.records or b"",
                         [AbortedTransaction(a.producer_id, a.first_offset)
@@ -303,6 +332,14 @@ class RawCluster:
         if self._any is not None:
             self._any.close()
             self._any = None
+
+
+def _by_topic(keyed: Mapping[Key, Any]) -> list[tuple[str, list[tuple[int, Any]]]]:
+    """``{(topic, partition): value}`` grouped as ``[(topic, [(partition, value)])]``."""
+    grouped: dict[str, list[tuple[int, Any]]] = {}
+    for (topic, partition), value in keyed.items():
+        grouped.setdefault(topic, []).append((partition, value))
+    return list(grouped.items())
 
 
 def _parse_address(address: str) -> tuple[str, int]:

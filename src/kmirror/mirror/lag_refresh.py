@@ -65,14 +65,16 @@ class LagRefresh:
 
         At most ``CPU_SHARE`` of a core: a run that cost c seconds of CPU is followed by the
         next one no sooner than c / CPU_SHARE seconds later; calls before then keep the last
-        snapshot (10,000 partitions cost ~0.6 s a run: every second, most of a core)."""
+        snapshot (10,000 partitions cost ~0.6 s a run: every second, most of a core). The cost
+        is the whole process's CPU meanwhile: the client turns its answers into Python objects
+        on a thread of its own (an over-estimate when other work runs at the same time)."""
         if time.monotonic() < self._next_run_at:
             return
-        cost_from = time.thread_time()
+        cost_from = time.process_time()
         try:
             self._run()
         finally:
-            cost = time.thread_time() - cost_from
+            cost = time.process_time() - cost_from
             self._next_run_at = time.monotonic() + cost / CPU_SHARE
 
     def _run(self) -> None:

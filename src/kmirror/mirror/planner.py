@@ -23,6 +23,7 @@ from kmirror.kafka.acls import hidden_topics_hint
 from kmirror.mirror.clusters import Clusters, SourceAdmin, SourceGroups
 from kmirror.mirror.handler import load_handler
 from kmirror.mirror.monitor import Monitor
+from kmirror.mirror.turns import Turns
 from kmirror.observe.status import PlannedSource, Refusal, plan_lines
 from kmirror.topics.filter import RegexTopicFilter
 from kmirror.topics.lineage import LineageGuard, Verdict
@@ -47,6 +48,7 @@ class SourcePlan:
     refused: dict[str, Verdict] = field(default_factory=dict)  # topics the lineage refuses
     goals: dict[Key, int] = field(default_factory=dict)  # --until-caught-up end offsets
     loops_reported: set[str] = field(default_factory=set)  # copies of the target's topics
+    turns: Turns = field(default_factory=Turns)  # whose lineage the next refresh judges
 
     def view(self) -> PlannedSource:
         """The plan as printed (observe/status.py)."""
@@ -180,7 +182,7 @@ class Planner:
         new = sorted(set(selected) - set(plan.topics))
         grown = sorted(t for t, n in selected.items() if t in plan.topics and plan.topics[t] < n)
         self._report_empty_filter(plan, selected, all_topics)
-        allowed = self._judge_lineage(plan, selected)
+        allowed = self._judge_lineage(plan, selected, None if first else new + grown)
         if first:
             plan.actions = plan.sync.plan(allowed)
             if not self.dry_run:
@@ -236,15 +238,27 @@ class Planner:
             )
         self._monitor.empty_filters = empty  # (replaced whole: /ready reads it meanwhile)
 
-    def _judge_lineage(self, plan: SourcePlan, selected: dict[str, int]) -> dict[str, int]:
+    def _judge_lineage(self, plan: SourcePlan, selected: dict[str, int],
+                       changed: list[str] | None) -> dict[str, int]:
         """Refused topics (re-created source, deleted target; topics/lineage.py) are reported
-        once and left out; returns the topics whose target topics may be created or grown."""
-        verdicts = plan.lineage.check(selected)
-        plan.refused = {t: v for t, v in verdicts.items() if not v.allowed}
-        for verdict in plan.refused.values():
+        once and left out; returns the topics whose target topics may be created or grown.
+
+        ``changed``: at a refresh, the new and grown topics, judged now; the others are judged
+        in turn (mirror/turns.py: at 10,000 partitions, describing every topic on both
+        clusters at each refresh took a tenth of a core) and keep their last verdict
+        meanwhile. None: every topic (the first plan)."""
+        judged = selected
+        if changed is not None:
+            known = {t: n for t, n in selected.items() if t not in changed}
+            judged = {t: selected[t] for t in [*changed, *plan.turns.next(known)]}
+        verdicts = plan.lineage.check(judged)
+        refused = {t: v for t, v in plan.refused.items() if t in selected and t not in judged}
+        refused.update({t: v for t, v in verdicts.items() if not v.allowed})
+        plan.refused = refused
+        for verdict in refused.values():
             if verdict.message and not self.dry_run:
                 self._monitor.print_once(f"error: {verdict.message}", self.out)
-        return {t: n for t, n in selected.items() if t not in plan.refused}
+        return {t: n for t, n in selected.items() if t not in refused}
 
     def _check_target_topics(self, plan: SourcePlan, selected: dict[str, int]) -> None:
         """A target topic deleted while mirroring: reported, and created again only with

@@ -21,8 +21,8 @@ class StreamReport:
     retries: int = 0
     rebalances: int = 0
     backpressure_pauses: int = 0
-    positions: dict[Key, int] = field(default_factory=dict)  # acknowledged position
-    committed: dict[Key, int] = field(default_factory=dict)
+    # acknowledged positions that moved since the last report
+    positions: dict[Key, int] = field(default_factory=dict)
     assigned: int = 0
     in_flight: int = 0
     queue_fill: float = 0.0

@@ -1,7 +1,8 @@
 """Topics deleted or created again while a stream mirrors them (the lineage of topics/lineage.py).
 
-Every second the stream's ``TopicWatch`` compares the ids of the topics being mirrored with
-their lineage and tells the stream what to do, through three actions (``WatchActions``):
+Every second the stream's ``TopicWatch`` compares the ids of the topics being mirrored (in
+turn when they hold more than 1,000 partitions: mirror/turns.py) with their lineage and tells
+the stream what to do, through three actions (``WatchActions``):
 
 - a topic that is gone: its partitions are **suspended** (nothing sent or committed);
 - the same topic back (same id): they **resume** from the first record not sent;
@@ -25,6 +26,7 @@ from kmirror.errors import KmirrorError
 from kmirror.mirror.jobs import Job, Scheduler
 from kmirror.mirror.partitions import Key, Partitions
 from kmirror.mirror.tracker import OffsetTracker
+from kmirror.mirror.turns import PARTITIONS_PER_CHECK, Turns
 from kmirror.topics.lineage import UNVERIFIED, LineageGuard, Verdict
 
 _log = logging.getLogger("kmirror.stream")
@@ -67,6 +69,7 @@ class TopicWatch:
         self.lineage, self.parts, self.tracker = lineage, parts, tracker
         self.label, self.actions = label, actions
         self._next_check = 0.0
+        self._turns = Turns()  # (mirror/turns.py)
         self._asked: _Check | None = None  # handed to the job, not yet applied
         self._ticket = 0
         self._job: Job | None = None
@@ -89,6 +92,10 @@ class TopicWatch:
             by_topic.setdefault(key[0], []).append(key)
         if not by_topic:
             return
+        if sum(len(keys) for keys in by_topic.values()) > PARTITIONS_PER_CHECK:
+            # (in turn: each topic of a stream holding 10,000 partitions every 10 s)
+            sizes = {topic: len(keys) for topic, keys in by_topic.items()}
+            by_topic = {t: by_topic[t] for t in self._turns.next(sizes, PARTITIONS_PER_CHECK)}
         tracks = self.tracker.tracks
         asked = _Check(by_topic, {k: tracks[k].highest for ks in by_topic.values()
                                   for k in ks if k in tracks})

@@ -218,6 +218,88 @@ def test_a_failed_fetch_reports_no_partitions(world: World, cluster: RawCluster)
         ([], "source: fetch failed: INVALID_FETCH_SESSION_EPOCH"), ([], str(lost))]
 
 
+def session_fetch(cluster: RawCluster, positions: dict[tuple[str, int], int],
+                  results: Results) -> None:
+    cluster.fetch(1, positions, max_wait_ms=500, max_bytes=1 << 20, partition_max_bytes=65536,
+                  isolation_level=0, session=True,
+                  callback=lambda parts, error: results.append((parts, error)))
+
+
+def session_of(sent: Any) -> tuple[int, int, dict[tuple[str, int], int], list[tuple[str, int]]]:
+    """A sent Fetch's session id and epoch, the partitions it names, those it forgets."""
+    fields = sent.fields
+    named = {(t.topic, p.partition): p.fetch_offset for t in fields["topics"] for p in t.partitions}
+    forgotten = [(t.topic, p) for t in fields["forgotten_topics_data"] for p in t.partitions]
+    return fields["session_id"], fields["session_epoch"], named, forgotten
+
+
+def test_a_session_fetch_names_only_what_changed_after_the_first(world: World,
+                                                                 cluster: RawCluster) -> None:
+    results: Results = []
+    positions = {("orders", 0): 100, ("orders", 1): 7, ("orders", 2): 50}
+    session_fetch(cluster, positions, results)
+    [conn] = world.opened
+    sent = conn.waiting[0]
+    assert session_of(sent) == (0, 0, positions, [])  # full, asking for a session
+    answered(conn, FetchResponse, fetch_v12(0, [fetched(0, 0, b"", [])], session_id=77))
+
+    session_fetch(cluster, positions, results)  # nothing moved: names nothing
+    sent = conn.waiting[0]
+    assert session_of(sent) == (77, 1, {}, [])
+    assert sent.body() == (
+        i32(-1) + i32(500) + i32(1) + i32(1 << 20) + b"\x00"
+        + i32(77) + i32(1) + compact_array([]) + compact_array([]) + compact_string("") + TAGS)
+    records = batch([record(0, b"k", b"v")], base_offset=50)
+    answered(conn, FetchResponse, fetch_v12(0, [fetched(2, 0, records, [])], session_id=77))
+    # (a partition the request did not name is answered at the offset the session holds)
+    assert results[-1] == ([FetchedPartition("orders", 2, 50, None, records, [], 120, 0)], None)
+
+    session_fetch(cluster, {("orders", 0): 100, ("orders", 2): 51}, results)  # 2 moved, 1 gone
+    sent = conn.waiting[0]
+    assert session_of(sent) == (77, 2, {("orders", 2): 51}, [("orders", 1)])
+    assert sent.body().endswith(
+        compact_array([compact_string("orders") + compact_array([i32(1)]) + TAGS])
+        + compact_string("") + TAGS)
+    answered(conn, FetchResponse, fetch_v12(0, [], session_id=77))
+    assert results[-1] == ([], None)
+    session_fetch(cluster, {("orders", 0): 100, ("orders", 2): 51, ("orders", 1): 9}, results)
+    assert session_of(conn.waiting[0]) == (77, 3, {("orders", 1): 9}, [])
+
+
+@pytest.mark.parametrize("ending", ["session unknown", "wrong epoch", "connection lost"])
+def test_a_session_that_ended_starts_again_with_a_full_fetch(world: World, cluster: RawCluster,
+                                                             ending: str) -> None:
+    results: Results = []
+    positions = {("orders", 0): 100, ("orders", 1): 7}
+    session_fetch(cluster, positions, results)
+    [conn] = world.opened
+    answered(conn, FetchResponse, fetch_v12(0, [], session_id=77))
+    session_fetch(cluster, positions, results)
+    assert session_of(conn.waiting[0])[:2] == (77, 1)
+    if ending == "connection lost":
+        conn.waiting.pop(0).callback(None, WireError("source: connection lost"))
+        parts, error = results[-1]
+        assert (parts, str(error)) == ([], "source: connection lost")
+    else:  # (answered without an error: the next fetch is simply a full one)
+        code = 70 if ending == "session unknown" else 71
+        answered(conn, FetchResponse, fetch_v12(code, [], session_id=0))
+        assert results[-1] == ([], None)
+    session_fetch(cluster, positions, results)
+    assert session_of(conn.waiting[0]) == (0, 0, positions, [])
+
+
+def test_a_broker_without_room_for_a_session_gets_full_fetches(world: World,
+                                                               cluster: RawCluster) -> None:
+    results: Results = []
+    positions = {("orders", 0): 100}
+    for _ in range(2):
+        session_fetch(cluster, positions, results)
+        [conn] = world.opened
+        assert session_of(conn.waiting[0]) == (0, 0, positions, [])
+        answered(conn, FetchResponse, fetch_v12(0, [fetched(0, 0, b"", [])], session_id=0))
+        assert results[-1] == ([FetchedPartition("orders", 0, 100, None, b"", [], 120, 0)], None)
+
+
 # --- produce -----------------------------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ def test_a_costly_refresh_postpones_the_next_to_stay_under_its_share_of_a_core(
     # Given a refresh that costs 0.5 s of CPU (as 10,000 partitions did)
     now = {"cpu": 0.0, "wall": 100.0}
     monkeypatch.setattr(lag_refresh, "time", SimpleNamespace(
-        thread_time=lambda: now["cpu"], monotonic=lambda: now["wall"], time=lambda: 0.0))
+        process_time=lambda: now["cpu"], monotonic=lambda: now["wall"], time=lambda: 0.0))
     refresh = LagRefresh([], Monitor())
     runs = []
 

@@ -42,7 +42,8 @@ class FakeWire:
 
     def fetch(self, node: int, positions: dict[Any, int], *, max_wait_ms: int, max_bytes: int,
               partition_max_bytes: int, isolation_level: int,
-              callback: Callable[..., None]) -> None:
+              callback: Callable[..., None], session: bool = False) -> None:
+        # (every partition answered: what a session's answer may be too)
         def answer() -> None:
             out = []
             for key, position in positions.items():

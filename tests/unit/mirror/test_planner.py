@@ -11,6 +11,7 @@ import pytest
 from tests.helpers.cluster_fakes import FakeCluster, FakeClusters, settings_for
 
 from kmirror.errors import ConfigError, MirrorError
+from kmirror.mirror import turns
 from kmirror.mirror.monitor import Monitor
 from kmirror.mirror.planner import Planner
 from kmirror.observe.status import plan_json
@@ -220,3 +221,41 @@ def test_a_source_topic_created_again_is_refused_once_and_named_in_the_plan(
     assert [(r.source_topic, r.reason) for r in view.refused] == [("orders", "source-recreated")]
     again.planner.refresh_topics()
     assert not [x for x in again.printed() if x.startswith("error: ")]  # (said once)
+
+
+def test_a_refresh_judges_new_topics_and_the_others_in_turn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turns, "PARTITIONS_PER_CHECK", 2)
+    run = Run(tmp_path, {"a": 1, "b": 1, "c": 1, "d": 1})
+    run.planner.prepare()
+    lineage = run.planner.plans[0].lineage
+    asked: list[list[str]] = []
+    check = lineage.check
+
+    def spied(topics: Any, full: bool = True) -> Any:
+        asked.append(sorted(topics))
+        return check(topics, full)
+
+    monkeypatch.setattr(lineage, "check", spied)
+    run.planner.refresh_topics()
+    run.source.add_topic("e", 1)
+    run.planner.refresh_topics()
+    assert asked == [["a", "b"], ["c", "d", "e"]]  # (the new one at once)
+
+
+def test_a_refused_topic_stays_refused_between_its_turns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turns, "PARTITIONS_PER_CHECK", 1)
+    first = Run(tmp_path, {"orders": 1})
+    first.planner.prepare()
+    again = Run(tmp_path, {}, dict(first.target.partitions))
+    again.target, again.clusters.target = first.target, first.target
+    again.clusters.lineages = first.clusters.lineages
+    again.planner = Planner(again.settings, again.clusters, again.monitor, again.lines.append)
+    again.source.add_topic("orders", 1)  # same name, another topic id: refused
+    again.source.add_topic("zeta", 1)
+    again.planner.prepare()
+    for _ in range(3):  # orders judged, then zeta only, then orders again
+        again.planner.refresh_topics()
+        [view] = again.planner.views()
+        assert [r.source_topic for r in view.refused] == ["orders"]

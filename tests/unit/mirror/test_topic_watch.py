@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import pytest
+
 from kmirror.errors import MirrorError
+from kmirror.mirror import topic_watch
 from kmirror.mirror.jobs import Scheduler
 from kmirror.mirror.partitions import Key, Partitions
 from kmirror.mirror.topic_watch import TOPIC_CHECK_S, TopicWatch
@@ -175,3 +178,28 @@ def test_an_answer_about_a_partition_let_go_meanwhile_is_not_acted_on() -> None:
         assert actions.done == [("suspend", "a", [A0])]
     finally:
         jobs.stop()
+
+
+def test_a_stream_with_many_partitions_checks_its_topics_in_turn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(topic_watch, "PARTITIONS_PER_CHECK", 4)
+    keys = [(topic, p) for topic in ("a", "b", "c", "d", "e") for p in range(2)]
+    watch, lineage, actions, _, _ = _watch(*keys)
+    lineage.verdicts = {t: Verdict(t, MIRROR) for t in "abcde"}
+    for second in range(4):
+        watch.check(second * TOPIC_CHECK_S)
+    # two topics of two partitions per check, on from where the last one stopped
+    assert lineage.asked == [{"a", "b"}, {"c", "d"}, {"e", "a"}, {"b", "c"}]
+    lineage.verdicts.pop("d")  # gone: noticed when its turn comes
+    watch.check(4 * TOPIC_CHECK_S)
+    assert actions.done == [("suspend", "d", [("d", 0), ("d", 1)])]
+
+
+def test_a_topic_larger_than_a_check_is_checked_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(topic_watch, "PARTITIONS_PER_CHECK", 4)
+    keys = [("big", p) for p in range(6)] + [("small", 0)]
+    watch, lineage, _, _, _ = _watch(*keys)
+    lineage.verdicts = {"big": Verdict("big", MIRROR), "small": Verdict("small", MIRROR)}
+    for second in range(3):
+        watch.check(second * TOPIC_CHECK_S)
+    assert lineage.asked == [{"big"}, {"small"}, {"big"}]
