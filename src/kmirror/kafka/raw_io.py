@@ -235,6 +235,9 @@ class RawCluster:
                 return
             if fetch_session is not None:
                 fetch_session.answered(response.session_id)
+                if asked.full:
+                    _log.debug("%s: fetch session %d with broker %d, %d partitions", self.label,
+                               response.session_id, node_id, len(asked.send))
             cached = fetch_session.cached if fetch_session is not None else {}
 
             def offset_of(key: Key) -> int:

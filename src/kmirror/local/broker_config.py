@@ -45,6 +45,12 @@ def server_properties(listeners: Sequence[str], controller_port: int, data_dir: 
             "log.segment.bytes=67108864",
             "num.network.threads=2",
             "num.io.threads=4",
+            # A long-poll fetch waiting for records watches every partition it names, and the
+            # broker drops finished watches only every this many fetches (default 1,000): a
+            # mirror idle on 10,000 partitions of one broker held ~10 million of them and ran
+            # a 2 GB heap out of memory in minutes. Production brokers carry the same risk
+            # (docs/tuning.md, "Many topics and partitions").
+            "fetch.purgatory.purge.interval.requests=100",
             "",
         ]
     )

@@ -145,15 +145,19 @@ class Monitor:
 
     def path_of(self, source: str, topic: str) -> str:
         """Which way a topic's partitions go: "batches", "records", or both with counts."""
-        sides: dict[str, int] = {}
+        return self._paths_by_topic().get((source, topic), "")
+
+    def _paths_by_topic(self) -> dict[tuple[str, str], str]:
+        """``path_of`` for every (source, topic) at once (one pass over the streams' paths:
+        asking per topic went through every topic's paths for each of 1,000 topics)."""
+        sides: dict[tuple[str, str], dict[str, int]] = {}
         for (alias, _), paths in self.paths.items():
-            if alias == source:
-                for (name, side, _), count in paths.items():
-                    if name == topic:
-                        sides[side] = sides.get(side, 0) + count
-        if len(sides) <= 1:
-            return next(iter(sides), "")
-        return ", ".join(f"{side} {n}" for side, n in sorted(sides.items()))
+            for (name, side, _), count in paths.items():
+                counts = sides.setdefault((alias, name), {})
+                counts[side] = counts.get(side, 0) + count
+        return {key: (next(iter(counts)) if len(counts) == 1 else
+                      ", ".join(f"{side} {n}" for side, n in sorted(counts.items())))
+                for key, counts in sides.items()}
 
     def print_once(self, line: str, out: Callable[[str], None]) -> None:
         """Print ``line`` unless it was printed before (streams repeat what they see)."""
@@ -225,6 +229,7 @@ class Monitor:
             entry[0] += value.records
             entry[1] = max(entry[1], value.seconds or 0.0)
         rows = []
+        paths = self._paths_by_topic()
         for key in sorted(set(self.by_topic) | set(lag_by_topic)):
             now_counts = self.by_topic.get(key, [0, 0])
             before = previous.get(key, [0, 0])
@@ -234,7 +239,7 @@ class Monitor:
                 records_per_s=(now_counts[0] - before[0]) / seconds,
                 mb_per_s=(now_counts[1] - before[1]) / seconds / 1e6,
                 lag_records=int(lag[0]), lag_seconds=float(lag[1]), queue_fill=fill,
-                mirrored=now_counts[0], path=self.path_of(*key),
+                mirrored=now_counts[0], path=paths.get(key, ""),
             ))
         return rows
 

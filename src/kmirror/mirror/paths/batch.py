@@ -249,7 +249,18 @@ class BatchPath:
     @property
     def carrying(self) -> bool:
         """Whether any partition goes this way (is not parked)."""
-        return len(self.batch_parts) > len(self._parked)
+        return self.carried > 0
+
+    @property
+    def carried(self) -> int:
+        """How many partitions go this way (are not parked)."""
+        return len(self.batch_parts) - len(self._parked)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing fetched waits to be sent and nothing sent waits for the target (what comes
+        back from the connections wakes a wait on them; the record writer's answers do not)."""
+        return not self.sender.queued and not self.dst.in_flight() and not self.writer.queued()
 
     @property
     def looking(self) -> bool:
@@ -382,17 +393,23 @@ class BatchPath:
             # for nothing, fifty times a second, took a tenth of a core).
             return
         by_node: dict[int, dict[Key, int]] = {}
-        parked = self._parked
+        limits: dict[int, int] = {}
+        parked, may_send, leaders = self._parked, self.loop.parts.may_send, self._src_leaders
+        ready = {n for n in self._src_nodes
+                 if n not in self._fetching and retry_at.get(n, 0.0) <= now}
         for key, part in self.batch_parts.items():
-            if (not self.loop.parts.may_send(key) or key in parked
+            node = leaders.get(key, -1)
+            if (node not in ready or not may_send(key) or key in parked
                     or part.queued_bytes >= QUEUED_BYTES_PER_PARTITION):
                 continue
-            node = self._src_leaders.get(key, -1)
-            if node >= 0 and node not in self._fetching and (
-                    self._fetch_retry_at.get(node, 0.0) <= now):
-                by_node.setdefault(node, {})[key] = part.position
+            positions = by_node.get(node)
+            if positions is None:
+                positions = by_node[node] = {}
+            positions[key] = part.position
+            if part.fetch_max_bytes > limits.get(node, 0):
+                limits[node] = part.fetch_max_bytes
         for node, positions in by_node.items():
-            limit = max(self.batch_parts[k].fetch_max_bytes for k in positions)
+            limit = limits[node]
             try:
                 self.src.fetch(
                     node, positions, max_wait_ms=self.max_wait_ms, max_bytes=self.fetch_max_bytes,
@@ -465,6 +482,8 @@ class BatchPath:
                 if seen is not None:
                     _count(seen, batch, reason)
             part.position = batch.next_offset
+        if took:
+            self.sender.queued[part.key] = None
         if seen is not None and seen.batches:
             assert self.observe is not None
             self.observe(part.key, seen)

@@ -47,6 +47,9 @@ class BatchSender:
         path's per-partition state, shared with its fetching side; ``warn``: throttled."""
         self.loop, self.writer, self.dst, self.warn = loop, writer, dst, warn
         self.batch_parts = batch_parts
+        # The partitions whose queue may hold batches (all that do, maybe more): what
+        # ``send_batches`` looks at, not 10,000 idle partitions fifty times a second.
+        self.queued: dict[Key, None] = {}
         self.offset_map = OffsetMap()
         self.batches: Counter[str] = Counter()  # WHOLE or a reason label -> batches
         self.leaders: dict[Key, int] = {}  # target leader per source partition
@@ -84,8 +87,13 @@ class BatchSender:
         now = time.monotonic()
         requests: dict[int, dict[Key, BatchItem]] = {}
         moved = False
-        for key, part in self.batch_parts.items():
-            if not part.queue or not self.loop.parts.may_send(key) or part.retry_at > now:
+        queued, may_send = self.queued, self.loop.parts.may_send
+        for key in list(queued):
+            part = self.batch_parts.get(key)
+            if part is None or not part.queue:
+                del queued[key]
+                continue
+            if not may_send(key) or part.retry_at > now:
                 continue
             moved |= self._skip_and_fall_back(part)
             if not part.queue or part.queue[0].batch is None:
@@ -248,6 +256,7 @@ class BatchSender:
             # (this also undoes a skipped batch's advance; _acknowledged restores it)
             track.withdrawn(item.batch.base_offset)
         part.queue.extendleft(reversed(again))
+        self.queued[key] = None
         part.retry_at = time.monotonic() + min(RETRY_BACKOFF_S * 2 ** part.retries, 1.0)
         part.retries += 1
         self.loop.stats.retries += 1

@@ -43,6 +43,10 @@ SETTLE_TIMEOUT_S = 1.0
 # record path carries partitions too (their records wait meanwhile).
 WAIT_BOTH_S = 0.005
 WAIT_BATCHES_S = 0.02
+# ... and when nothing waits for the target either: only the timers (commits, reports) and the
+# consumer's group callbacks wait meanwhile (10,000 idle partitions looked at fifty times a
+# second cost a few percent of a core).
+WAIT_QUIET_S = 0.1
 
 
 class MixedPath:
@@ -58,6 +62,7 @@ class MixedPath:
         self._to_batches: dict[Key, float] = {}  # leaving the record path, since when
         self._next_judge = self._next_look = 0.0
         self.moves: Counter[str] = Counter()  # "to records" / "to batches" -> moves
+        self._paths: dict[tuple[str, str, str], int] | None = None  # the last count reported
         record.owns = self._record_owns
         checkpoint.owns = self._checkpoint_owns
         batch.observe = self._observe
@@ -79,6 +84,7 @@ class MixedPath:
         choice = self.choices.get(key)
         if choice is None:
             return
+        self._paths = None
         first = not choice.judged
         choice.saw(seen)
         if first and self.loop.parts.may_send(key):  # (before any of these batches is sent)
@@ -103,6 +109,7 @@ class MixedPath:
     def assigned(self, keys: list[Key]) -> None:
         """New partitions start on the batch path (the consumer pauses them as assigned)."""
         now = time.monotonic()
+        self._paths = None
         for key in keys:
             self.choices[key] = PartitionChoice(Side.BATCHES, now)
         self.batch.assigned(keys)
@@ -121,6 +128,7 @@ class MixedPath:
         """Forget every state kept for these partitions, on both paths."""
         self.record.let_go(keys)
         self.batch.let_go(keys)
+        self._paths = None
         for key in keys:
             self.choices.pop(key, None)
             self._to_records.discard(key)
@@ -141,8 +149,7 @@ class MixedPath:
         carrying = batch.carrying  # (again: the step may have assigned partitions)
         if carrying or self._to_records or batch.looking:
             # (with every partition on the record path, nothing of the batch path's waits)
-            batch.move((WAIT_BOTH_S if self._records_carried() else WAIT_BATCHES_S)
-                       if carrying and idle else 0.0)
+            batch.move(self._wait_s() if carrying and idle else 0.0)
         if self._to_records or self._to_batches:
             self._finish_moves(now)
         if now >= self._next_judge:
@@ -160,8 +167,10 @@ class MixedPath:
         self.batch.settle(keys, timeout_s)
 
     def sync_positions(self) -> None:
-        """The record path's idle partitions move past records the consumer skipped."""
-        self.record.sync_positions()
+        """The record path's idle partitions move past records the consumer skipped (when it
+        carries any: looking through 10,000 partitions on batches for none cost every report)."""
+        if len(self.choices) > self.batch.carried:
+            self.record.sync_positions()
 
     def drain(self, timeout_s: float) -> None:
         """Everything sent either way is acknowledged (or the time is up)."""
@@ -173,10 +182,13 @@ class MixedPath:
         """Both paths' counters, and how many partitions go which way and why."""
         self.record.report_into(stats, finished)
         self.batch.report_into(stats, finished)
-        paths: Counter[tuple[str, str, str]] = Counter()
-        for (topic, _), choice in self.choices.items():
-            paths[(topic, choice.side.value, choice.reason())] += 1
-        stats.partition_paths = dict(paths)
+        if self._paths is None:  # (counted again only when a partition came, went, moved or
+            # was looked at: 10,000 idle partitions counted every second cost a share of a core)
+            paths: Counter[tuple[str, str, str]] = Counter()
+            for (topic, _), choice in self.choices.items():
+                paths[(topic, choice.side.value, choice.reason())] += 1
+            self._paths = dict(paths)
+        stats.partition_paths = dict(self._paths)
         if finished and self.moves:
             _log.info("stream %d: partitions moved %s", self.loop.index,
                       ", ".join(f"{n} {what}" for what, n in sorted(self.moves.items())))
@@ -189,6 +201,12 @@ class MixedPath:
             self.batch.close()
 
     # --- moving partitions --------------------------------------------------------------------
+
+    def _wait_s(self) -> float:
+        """How long to wait on the batch path's connections (their answers end the wait)."""
+        if self._records_carried():
+            return WAIT_BOTH_S
+        return WAIT_QUIET_S if self.batch.quiet and not self._to_batches else WAIT_BATCHES_S
 
     def _records_carried(self) -> bool:
         return len(self.choices) > len(self.batch.batch_parts)
@@ -225,6 +243,7 @@ class MixedPath:
         for key in arrived:
             self._to_records.discard(key)
             self.choices[key].moved(Side.RECORDS, now)
+            self._paths = None
         if arrived:
             # All together (10,000 partitions may move at start): one read of the target's
             # end offsets for the checkpoint counts, which start afresh.
@@ -249,6 +268,7 @@ class MixedPath:
             del self._to_batches[key]
             self.record.taken(key)
             self.choices[key].moved(Side.BATCHES, now)
+            self._paths = None
             self.moves["to batches"] += 1
             self.batch.take(key, start)
 
