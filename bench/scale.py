@@ -4,14 +4,16 @@ Usage (starts, and unless --keep purges, two local clusters of its own, scale-so
 scale-target; the default local clusters are left alone):
 
     .venv/bin/python bench/scale.py --sizes 100,1000,10000 --partitions-per-topic 10 \
-        --records-per-partition 2 --tools kmirror,mm2 --idle-s 30 --join \
+        --records-per-partition 2 --tools kmirror,mm2 --idle-s 30 --settle-s 30 --join \
         [--heap 2g] [--timeout-s 600] [--no-verify] [--keep] [--out FILE.json]
 
 For each size N (total partitions): N / PARTITIONS_PER_TOPIC topics s{N}-00000... on the
 source, RECORDS_PER_PARTITION small records in every partition. Each tool then starts on an
 emptied target, on the topics s{N}-.*; the target's end offsets are polled every 0.5 s (time
 to the first record and to caught up, from the launch); then the tool's CPU while idle for
-IDLE_S seconds and the peak resident memory of its process tree. kmirror is also checked by
+IDLE_S seconds right after, and again after SETTLE_S more seconds (the steady state: kmirror
+moves partitions idle for 30 s to its batch path), and the peak resident memory of its
+process tree. kmirror is also checked by
 `kmirror verify --strict`; with --join, at the largest size (kmirror running last there), a
 second `kmirror run` joins its consumer group: time until both hold partitions, time until one
 new record per partition is mirrored, and every partition's end offset compared exactly (a
@@ -325,6 +327,16 @@ def run_tool(name: str, partitions: list[TopicPartition], source: str, target: s
             cpu, idle_s = sampler.sample().cpu_seconds - before, time.monotonic() - t0
             result |= {"idle_s": round(idle_s, 2), "idle_cpu_s": round(cpu, 3),
                        "idle_cpu_percent_of_one_core": round(100 * cpu / idle_s, 2)}
+            if args.settle_s > 0:
+                # kmirror moves partitions idle for 30 s to the batch path (paths/choice.py):
+                # the steady state of a mirror with nothing to copy, measured once it is there.
+                say(f"{name}: {args.settle_s:g} s more, then idle for {args.idle_s:g} s again")
+                time.sleep(args.settle_s)
+                before, t0 = sampler.sample().cpu_seconds, time.monotonic()
+                time.sleep(args.idle_s)
+                cpu, idle_s = sampler.sample().cpu_seconds - before, time.monotonic() - t0
+                result |= {"settled_after_s": args.settle_s,
+                           "settled_idle_cpu_percent_of_one_core": round(100 * cpu / idle_s, 2)}
         usage = sampler.stop()
         result |= {"peak_rss_mb": round(usage.peak_rss_mb, 1),
                    "peak_process_rss_mb": round(usage.peak_process_rss_mb, 1),
@@ -371,15 +383,16 @@ def measure_size(n: int, args: argparse.Namespace, source: str, target: str,
 def table(results: list[dict[str, Any]]) -> str:
     """The figures that matter, one line per size and tool."""
     rows: list[tuple[str, ...]] = [("size", "tool", "first_s", "caught_s", "idle_cpu%",
-                                    "rss_mb", "max_proc_mb", "verify", "join_s", "join_new_s",
-                                    "differ")]
+                                    "settled%", "rss_mb", "max_proc_mb", "verify", "join_s",
+                                    "join_new_s", "differ")]
     for size in results:
         for name, r in size["tools"].items():
             j = r.get("join", {})
             rows.append(tuple(str(x) for x in (
                 size["partitions"], name, r.get("time_to_first_record_s"),
                 r.get("time_to_caught_up_s"), r.get("idle_cpu_percent_of_one_core"),
-                r.get("peak_rss_mb"), r.get("peak_process_rss_mb"),
+                r.get("settled_idle_cpu_percent_of_one_core", "-"), r.get("peak_rss_mb"),
+                r.get("peak_process_rss_mb"),
                 (r.get("verify") or {}).get("exit_code", "-"),
                 j.get("join_to_both_assigned_s", "-"),
                 j.get("join_new_records_caught_up_s", "-"), j.get("partitions_differing", "-"))))
@@ -396,6 +409,8 @@ def main() -> int:
     parser.add_argument("--records-per-partition", type=int, default=2)
     parser.add_argument("--tools", default="kmirror,mm2", help="kmirror and/or mm2")
     parser.add_argument("--idle-s", type=float, default=30)
+    parser.add_argument("--settle-s", type=float, default=30,
+                        help="after the first idle window, wait this long and measure again")
     parser.add_argument("--timeout-s", type=float, default=600)
     parser.add_argument("--join", action="store_true", help="second kmirror at the largest size")
     parser.add_argument("--no-verify", action="store_true", help="skip `kmirror verify`")

@@ -22,10 +22,11 @@ from kmirror.kafka.raw_io import FetchedPartition, ProduceResult
 from kmirror.kafka.writer import TargetWriter
 from kmirror.mirror.paths.acks import CheckpointAcks
 from kmirror.mirror.paths.batch import BatchPath
-from kmirror.mirror.paths.choice import MIN_DWELL_S, Side
+from kmirror.mirror.paths.choice import IDLE_S, MIN_DWELL_S, Side
 from kmirror.mirror.paths.mixed import MixedPath
 from kmirror.mirror.paths.record import RecordPath
 from kmirror.mirror.paths.writer_pair import WriterPair
+from kmirror.mirror.report import StreamReport
 from kmirror.mirror.stream import MirrorStream
 
 KEY = ("t", 0)
@@ -177,4 +178,34 @@ def test_small_batches_move_to_the_record_path_and_large_ones_back(tmp_path: Pat
     assert _target(wire, main) == list(range(end))
     assert wire.written[-1] == end - 1 and fallback.written == {}
     assert path.moves == {"to records": 1, "to batches": 1}
+    assert h.stream.tracker.track(*KEY).commit_offset() == end
+
+
+def test_an_idle_record_path_partition_waits_on_the_batch_path_until_records_come(
+        tmp_path: Path) -> None:
+    h, path, wire, main, _ = _mixed(tmp_path)
+    reader = h.reader
+    end = _write(wire, reader, 0, per_batch=1, batches=40)
+    now = _run(path, 0.0, 3.0)
+    assert path.side_of(KEY) is Side.RECORDS and _target(wire, main) == list(range(end))
+    # Nothing read for IDLE_S: it moves to the batch path (its fetch session costs ~nothing)
+    now = _run(path, now, IDLE_S - 4.0)
+    assert path.side_of(KEY) is Side.RECORDS
+    now = _run(path, now, 6.0)
+    assert path.side_of(KEY) is Side.BATCHES and KEY in reader.paused
+    assert path.moves == {"to records": 1, "to batches": 1}
+    stats = StreamReport("source", 0)
+    path.report_into(stats, False)
+    assert stats.partition_paths == {("t", "batches", "idle"): 1}
+    # ... and stays there while idle, however long (no flapping)
+    now = _run(path, now, 3 * MIN_DWELL_S)
+    assert path.moves == {"to records": 1, "to batches": 1}
+    # Small batches again: the batch path carries them, then it goes back to the records
+    end = _write(wire, reader, end, per_batch=1, batches=20)
+    now = _run(path, now, MIN_DWELL_S + 4.0)
+    assert path.side_of(KEY) is Side.RECORDS
+    end = _write(wire, reader, end, per_batch=1, batches=10)
+    now = _run(path, now, 3.0)
+    assert _target(wire, main) == list(range(end))  # every record once, in order
+    assert path.moves == {"to records": 2, "to batches": 1}
     assert h.stream.tracker.track(*KEY).commit_offset() == end

@@ -12,7 +12,12 @@ partition goes"): batches whole reach 0.11x the record path's rate at one record
 - **batches** once they average ``BATCHES_FROM`` records or more (or ``BYTES_ENOUGH`` bytes),
   and most can go whole;
 - in between it stays where it is (hysteresis), and it never moves again within
-  ``MIN_DWELL_S`` of its last move, so a source whose batch sizes wander does not flap.
+  ``MIN_DWELL_S`` of its last move, so a source whose batch sizes wander does not flap;
+- **batches** too when nothing was read from it on the record path for ``IDLE_S``: an idle
+  partition costs far less there (the batch path's fetch session names only what changed,
+  where the consumer's fetch names every partition every time: 10,000 idle partitions cost
+  most of a core on the record path), and it stays there until its next batches are seen,
+  which then decide as always (so an idle partition does not flap).
 
 The first look decides at once, before any batch is sent (a partition starts on the batch
 path), and it has no side to keep yet: in between the thresholds it takes the side of the
@@ -36,6 +41,7 @@ FIRST_LOOK_FROM = 12  # the first look, in between: the crossover (whole = recor
 BYTES_ENOUGH = 16 << 10  # batches of this many bytes go whole whatever their record count
 UNFIT_SHARE = 0.5  # more than this share of batches cannot go whole: records
 MIN_DWELL_S = 10.0
+IDLE_S = 30.0  # nothing read on the record path for this long: batches
 LOOK_INTERVAL_S = 5.0
 WEIGHT = 0.3  # of a new look in the moving averages
 
@@ -69,11 +75,13 @@ class PartitionChoice:
     unfit_share: float = 0.0
     unfit_reason: str = ""
     judged: bool = False  # a look decided once already (later moves wait MIN_DWELL_S)
+    idle: bool = False  # on the batch path for being idle: stays until batches are seen
 
     def saw(self, seen: Seen) -> None:
         """Fold one look into the moving averages (the first look counts whole)."""
         if seen.batches <= 0:
             return
+        self.idle = False
         records = seen.records / seen.batches
         size = seen.size_bytes / seen.batches
         unfit = seen.unfit / seen.batches
@@ -90,7 +98,7 @@ class PartitionChoice:
     def wanted(self, now: float) -> Side:
         """The side this partition should be on now (its own while nothing says otherwise)."""
         per_batch = self.records_per_batch
-        if per_batch is None or (self.judged and now - self.since < MIN_DWELL_S):
+        if self.idle or per_batch is None or (self.judged and now - self.since < MIN_DWELL_S):
             return self.side
         first, self.judged = not self.judged, True
         if self.unfit_share > UNFIT_SHARE:
@@ -108,7 +116,7 @@ class PartitionChoice:
     def reason(self) -> str:
         """Why it is on its side, as the gauge and the live view show it."""
         if self.side is Side.BATCHES:
-            return "batches whole"
+            return "idle" if self.idle else "batches whole"
         if self.unfit_share > UNFIT_SHARE and self.unfit_reason:
             return self.unfit_reason
         if self.records_per_batch is not None and self.records_per_batch < BATCHES_FROM:

@@ -29,7 +29,7 @@ from kmirror.mirror.partitions import Key
 from kmirror.mirror.paths import Loop
 from kmirror.mirror.paths.acks import CheckpointAcks
 from kmirror.mirror.paths.batch import LOOK_BACK, BatchPath
-from kmirror.mirror.paths.choice import LOOK_INTERVAL_S, PartitionChoice, Seen, Side
+from kmirror.mirror.paths.choice import IDLE_S, LOOK_INTERVAL_S, PartitionChoice, Seen, Side
 from kmirror.mirror.paths.record import POLL_TIMEOUT_S, RecordPath
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.tracker import PartitionTrack
@@ -63,6 +63,10 @@ class MixedPath:
         self._next_judge = self._next_look = 0.0
         self.moves: Counter[str] = Counter()  # "to records" / "to batches" -> moves
         self._paths: dict[tuple[str, str, str], int] | None = None  # the last count reported
+        # The record path's partitions: the highest offset read at the last judging, and since
+        # when it has been that (idle ones move to the batch path).
+        self._read: dict[Key, int] = {}
+        self._active_at: dict[Key, float] = {}
         record.owns = self._record_owns
         checkpoint.owns = self._checkpoint_owns
         batch.observe = self._observe
@@ -133,6 +137,8 @@ class MixedPath:
             self.choices.pop(key, None)
             self._to_records.discard(key)
             self._to_batches.pop(key, None)
+            self._read.pop(key, None)
+            self._active_at.pop(key, None)
 
     def released(self, keys: list[Key], lost: bool) -> None:
         """Both paths release what they held."""
@@ -212,11 +218,23 @@ class MixedPath:
         return len(self.choices) > len(self.batch.batch_parts)
 
     def _judge(self, now: float) -> None:
-        """Start moving the partitions whose batches call for the other path."""
-        may_send = self.loop.parts.may_send
+        """Start moving the partitions whose batches call for the other path, and the record
+        path's partitions idle for IDLE_S to the batch path (paths/choice.py)."""
+        may_send, tracks = self.loop.parts.may_send, self.loop.tracker.tracks
         for key, choice in self.choices.items():
-            if may_send(key):
-                self._judge_one(key, choice, now)
+            if not may_send(key):
+                continue
+            if choice.side is Side.RECORDS and key not in self._to_batches:
+                track = tracks.get(key)
+                read = track.highest if track is not None else -1
+                if read != self._read.get(key):
+                    self._read[key], self._active_at[key] = read, now
+                elif now - max(self._active_at[key], choice.since) >= IDLE_S and not (
+                        _unsettled(track)):
+                    choice.idle = True
+                    self._move(key, choice, Side.BATCHES, now)
+                    continue
+            self._judge_one(key, choice, now)
 
     def _judge_one(self, key: Key, choice: PartitionChoice, now: float) -> None:
         if key in self._to_records or key in self._to_batches:
