@@ -182,17 +182,22 @@ class Planner:
         new = sorted(set(selected) - set(plan.topics))
         grown = sorted(t for t, n in selected.items() if t in plan.topics and plan.topics[t] < n)
         self._report_empty_filter(plan, selected, all_topics)
-        allowed = self._judge_lineage(plan, selected, None if first else new + grown)
         if first:
-            plan.actions = plan.sync.plan(allowed)
+            plan.actions = plan.sync.plan(self._judge_lineage(plan, selected, None))
             if not self.dry_run:
                 plan.sync.apply(plan.actions)
             plan.topics = selected
             return
         # Deleted target topics are looked for before this refresh creates any: a topic
         # created a moment ago may not be in the target's metadata yet (seen under load: a new
-        # topic reported "deleted while mirroring" right after its creation).
-        self._check_target_topics(plan, selected)
+        # topic reported "deleted while mirroring" right after its creation). Their source
+        # topics are judged now, whoever's turn it is (the lineage names the deletion).
+        gone = plan.sync.vanished()
+        sources = {plan.selection.target_topic(t): t for t in selected}
+        changed = [*new, *grown]
+        changed += [sources[t] for t in gone if t in sources and sources[t] not in changed]
+        allowed = self._judge_lineage(plan, selected, changed)
+        self._check_target_topics(plan, selected, gone)
         if new or grown:
             actions = plan.sync.ensure({t: selected[t] for t in new + grown if t in allowed})
             for topic in new:
@@ -260,10 +265,10 @@ class Planner:
                 self._monitor.print_once(f"error: {verdict.message}", self.out)
         return {t: n for t, n in selected.items() if t not in refused}
 
-    def _check_target_topics(self, plan: SourcePlan, selected: dict[str, int]) -> None:
-        """A target topic deleted while mirroring: reported, and created again only with
-        --recreate.target.topics (never behind the user's back)."""
-        gone = plan.sync.vanished()
+    def _check_target_topics(self, plan: SourcePlan, selected: dict[str, int],
+                             gone: list[str]) -> None:
+        """A target topic deleted while mirroring (``gone``): reported, and created again only
+        with --recreate.target.topics (never behind the user's back)."""
         if not gone:
             return
         names = {plan.selection.target_topic(t): t for t in selected}

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from tests.helpers.batches import batch
 from tests.helpers.batches import record as wire_record
 from tests.unit.mirror.stream_fakes import FakeReader, FakeWriter, harness, record, settings_for
@@ -18,8 +19,9 @@ from tests.unit.mirror.test_shallow_stream import FakeAdmin
 
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.batches import iter_batches
-from kmirror.kafka.raw_io import FetchedPartition, ProduceResult
+from kmirror.kafka.raw_io import FetchedPartition, ProduceResult, WireError
 from kmirror.kafka.writer import TargetWriter
+from kmirror.mirror.paths import batch as batch_module
 from kmirror.mirror.paths.acks import CheckpointAcks
 from kmirror.mirror.paths.batch import BatchPath
 from kmirror.mirror.paths.choice import IDLE_S, MIN_DWELL_S, Side
@@ -200,7 +202,14 @@ def test_an_idle_record_path_partition_waits_on_the_batch_path_until_records_com
     # ... and stays there while idle, however long (no flapping)
     now = _run(path, now, 3 * MIN_DWELL_S)
     assert path.moves == {"to records": 1, "to batches": 1}
-    # Small batches again: the batch path carries them, then it goes back to the records
+    # A batch now and then: the batch path carries it, and it stays there (no move each time)
+    for _ in range(2):
+        end = _write(wire, reader, end, per_batch=1, batches=1)
+        now = _run(path, now, IDLE_S + 5.0)
+        assert path.side_of(KEY) is Side.BATCHES
+    # Busy again (small batches seen twice within IDLE_S): back to the records after the dwell
+    end = _write(wire, reader, end, per_batch=1, batches=20)
+    now = _run(path, now, 2.0)
     end = _write(wire, reader, end, per_batch=1, batches=20)
     now = _run(path, now, MIN_DWELL_S + 4.0)
     assert path.side_of(KEY) is Side.RECORDS
@@ -209,3 +218,23 @@ def test_an_idle_record_path_partition_waits_on_the_batch_path_until_records_com
     assert _target(wire, main) == list(range(end))  # every record once, in order
     assert path.moves == {"to records": 2, "to batches": 1}
     assert h.stream.tracker.track(*KEY).commit_offset() == end
+
+
+def test_a_fetch_that_fails_inside_the_call_is_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_module, "FETCH_RETRY_BACKOFF_S", 0.0)
+    h, path, wire, main, _ = _mixed(tmp_path)
+    end = _write(wire, h.reader, 0, per_batch=64, batches=3)
+    answer = wire.fetch
+    failed: list[bool] = []
+
+    def fetch(*args: Any, **kwargs: Any) -> None:
+        if not failed:  # (a connection refused at once answers before the call returns)
+            failed.append(True)
+            kwargs["callback"]([], WireError("source: broker 1: connection refused"))
+            return
+        answer(*args, **kwargs)
+
+    monkeypatch.setattr(wire, "fetch", fetch)
+    _run(path, 0.0, 3.0)
+    assert failed and _target(wire, main) == list(range(end))

@@ -259,3 +259,19 @@ def test_a_refused_topic_stays_refused_between_its_turns(
         again.planner.refresh_topics()
         [view] = again.planner.views()
         assert [r.source_topic for r in view.refused] == ["orders"]
+
+
+def test_a_target_topic_deleted_out_of_its_turn_is_judged_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turns, "PARTITIONS_PER_CHECK", 1)
+    run = Run(tmp_path, {"orders": 1, "zeta": 1})
+    run.planner.prepare()
+    run.planner.refresh_topics()  # (orders' turn)
+    run.printed()
+    run.target.delete_topic("orders")
+    run.planner.refresh_topics()  # zeta's turn, and orders for its deleted target topic
+    run.planner.refresh_topics()
+    # One error, from the lineage check (as when every topic is judged at every refresh)
+    [line] = run.printed()
+    assert line.startswith("error: source cluster 'source' (source:9092), topic orders: target "
+                           "topic orders was deleted while kmirror mirrored into it")

@@ -410,14 +410,16 @@ class BatchPath:
                 limits[node] = part.fetch_max_bytes
         for node, positions in by_node.items():
             limit = limits[node]
+            # (marked before: a connection that fails at once answers inside the call)
+            self._fetching.add(node)
             try:
                 self.src.fetch(
                     node, positions, max_wait_ms=self.max_wait_ms, max_bytes=self.fetch_max_bytes,
                     partition_max_bytes=limit, isolation_level=self.isolation,
                     callback=partial(self._fetched, node), session=True,
                 )
-                self._fetching.add(node)
             except WireError as exc:
+                self._fetching.discard(node)
                 self._warn("fetch", f"{exc}; retrying")
                 self._fetch_retry_at[node] = time.monotonic() + FETCH_RETRY_BACKOFF_S
                 self._src_stale = True
@@ -507,12 +509,13 @@ class BatchPath:
             elif node not in self._looking:
                 by_node.setdefault(node, {})[key] = offset
         for node, positions in by_node.items():
+            self._looking.add(node)  # (before: see _fetch)
             try:
                 self.src.fetch(node, positions, max_wait_ms=0, max_bytes=self.fetch_max_bytes,
                                partition_max_bytes=LOOK_BYTES, isolation_level=self.isolation,
                                callback=partial(self._looked, node))
-                self._looking.add(node)
             except WireError as exc:
+                self._looking.discard(node)
                 self._warn("fetch", f"{exc}; retrying")
                 self._src_stale = True
 

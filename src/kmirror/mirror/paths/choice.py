@@ -16,8 +16,8 @@ partition goes"): batches whole reach 0.11x the record path's rate at one record
 - **batches** too when nothing was read from it on the record path for ``IDLE_S``: an idle
   partition costs far less there (the batch path's fetch session names only what changed,
   where the consumer's fetch names every partition every time: 10,000 idle partitions cost
-  most of a core on the record path), and it stays there until its next batches are seen,
-  which then decide as always (so an idle partition does not flap).
+  most of a core on the record path), and it stays there until batches are seen twice within
+  ``IDLE_S``, which then decide as always (so a partition written now and then does not flap).
 
 The first look decides at once, before any batch is sent (a partition starts on the batch
 path), and it has no side to keep yet: in between the thresholds it takes the side of the
@@ -75,13 +75,13 @@ class PartitionChoice:
     unfit_share: float = 0.0
     unfit_reason: str = ""
     judged: bool = False  # a look decided once already (later moves wait MIN_DWELL_S)
-    idle: bool = False  # on the batch path for being idle: stays until batches are seen
+    idle: bool = False  # on the batch path for being idle: stays until busy again (``woke``)
+    woke_at: float | None = None  # when batches were last seen while idle
 
     def saw(self, seen: Seen) -> None:
         """Fold one look into the moving averages (the first look counts whole)."""
         if seen.batches <= 0:
             return
-        self.idle = False
         records = seen.records / seen.batches
         size = seen.size_bytes / seen.batches
         unfit = seen.unfit / seen.batches
@@ -94,6 +94,18 @@ class PartitionChoice:
         self.records_per_batch = keep * self.records_per_batch + WEIGHT * records
         self.bytes_per_batch = keep * self.bytes_per_batch + WEIGHT * size
         self.unfit_share = keep * self.unfit_share + WEIGHT * unfit
+
+    def went_idle(self) -> None:
+        """It moves to the batch path for being idle."""
+        self.idle, self.woke_at = True, None
+
+    def woke(self, now: float) -> None:
+        """Batches seen while idle: seen again within IDLE_S, it is busy again and its batches
+        decide as always; a lone batch now and then leaves it where it is (a partition written
+        once a minute would otherwise move twice for every batch)."""
+        if self.woke_at is not None and now - self.woke_at <= IDLE_S:
+            self.idle = False
+        self.woke_at = now
 
     def wanted(self, now: float) -> Side:
         """The side this partition should be on now (its own while nothing says otherwise)."""

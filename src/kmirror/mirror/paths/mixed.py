@@ -61,6 +61,7 @@ class MixedPath:
         self._to_records: set[Key] = set()  # leaving the batch path
         self._to_batches: dict[Key, float] = {}  # leaving the record path, since when
         self._next_judge = self._next_look = 0.0
+        self._now = 0.0  # the current step's time (what the batch path observes is seen then)
         self.moves: Counter[str] = Counter()  # "to records" / "to batches" -> moves
         self._paths: dict[tuple[str, str, str], int] | None = None  # the last count reported
         # The record path's partitions: the highest offset read at the last judging, and since
@@ -90,6 +91,8 @@ class MixedPath:
             return
         self._paths = None
         first = not choice.judged
+        if choice.idle and seen.batches:
+            choice.woke(self._now)
         choice.saw(seen)
         if first and self.loop.parts.may_send(key):  # (before any of these batches is sent)
             self._judge_one(key, choice, time.monotonic())
@@ -147,6 +150,7 @@ class MixedPath:
 
     def step(self, now: float) -> bool:
         """Poll and send records, fetch and forward batches, move partitions that want to."""
+        self._now = now
         record, batch = self.record, self.batch
         carrying = batch.carrying
         record.poll_timeout_s = 0.0 if carrying else POLL_TIMEOUT_S
@@ -231,7 +235,7 @@ class MixedPath:
                     self._read[key], self._active_at[key] = read, now
                 elif now - max(self._active_at[key], choice.since) >= IDLE_S and not (
                         _unsettled(track)):
-                    choice.idle = True
+                    choice.went_idle()
                     self._move(key, choice, Side.BATCHES, now)
                     continue
             self._judge_one(key, choice, now)
