@@ -92,10 +92,9 @@ class TopicWatch:
             by_topic.setdefault(key[0], []).append(key)
         if not by_topic:
             return
-        if sum(len(keys) for keys in by_topic.values()) > PARTITIONS_PER_CHECK:
-            # (in turn: each topic of a stream holding 10,000 partitions every 10 s)
-            sizes = {topic: len(keys) for topic, keys in by_topic.items()}
-            by_topic = {t: by_topic[t] for t in self._turns.next(sizes, PARTITIONS_PER_CHECK)}
+        # (all of them, or in turn: each topic of a stream holding 10,000 partitions every 10 s)
+        sizes = {topic: len(keys) for topic, keys in by_topic.items()}
+        by_topic = {t: by_topic[t] for t in self._turns.next(sizes, PARTITIONS_PER_CHECK)}
         tracks = self.tracker.tracks
         asked = _Check(by_topic, {k: tracks[k].highest for ks in by_topic.values()
                                   for k in ks if k in tracks})

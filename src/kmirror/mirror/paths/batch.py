@@ -387,16 +387,15 @@ class BatchPath:
     def _fetch(self) -> None:
         now = time.monotonic()
         retry_at = self._fetch_retry_at
-        if self._fetching and all(node in self._fetching or retry_at.get(node, 0.0) > now
-                                  for node in self._src_nodes):
+        ready = {n for n in self._src_nodes
+                 if n not in self._fetching and retry_at.get(n, 0.0) <= now}
+        if not ready:
             # Every source leader is being fetched from already (10,000 partitions looked at
             # for nothing, fifty times a second, took a tenth of a core).
             return
         by_node: dict[int, dict[Key, int]] = {}
         limits: dict[int, int] = {}
         parked, may_send, leaders = self._parked, self.loop.parts.may_send, self._src_leaders
-        ready = {n for n in self._src_nodes
-                 if n not in self._fetching and retry_at.get(n, 0.0) <= now}
         for key, part in self.batch_parts.items():
             node = leaders.get(key, -1)
             if (node not in ready or not may_send(key) or key in parked
