@@ -21,7 +21,7 @@ from collections.abc import Iterable
 class PartitionTrack:
     """Sent and acknowledged records of one source partition."""
 
-    __slots__ = ("early", "failed_offset", "highest", "partition", "pending", "topic")
+    __slots__ = ("early", "failed_offset", "highest", "partition", "pending", "placed", "topic")
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
@@ -29,16 +29,20 @@ class PartitionTrack:
         self.pending: deque[int] = deque()  # one entry per record sent, in consume order
         self.early: Counter[int] = Counter()  # acknowledgements that overtook earlier records
         self.highest = -1  # highest source offset consumed
+        # A position is known: ``highest`` -1 is "start at 0" once placed, "nothing known" before
+        # (a partition started at 0 that nothing was read from is placed all the same).
+        self.placed = False
         self.failed_offset: int | None = None
 
     def sent(self, offset: int) -> None:
         """A record of this offset was handed to the producer (call once per output record)."""
         self.pending.append(offset)
-        self.highest = offset
+        self.highest, self.placed = offset, True
 
     def consumed(self, offset: int) -> None:
-        """A record was consumed that produced nothing to send (a handler dropped it)."""
-        self.highest = offset
+        """A record was consumed that produced nothing to send (a handler dropped it); also
+        where a partition starts (``offset`` one before its first)."""
+        self.highest, self.placed = offset, True
 
     def passed(self, offset: int) -> None:
         """Everything up to ``offset`` was handed on or needs no sending (a skipped marker
@@ -46,11 +50,12 @@ class PartitionTrack:
         the acknowledgements of earlier entries."""
         if offset > self.highest:
             self.highest = offset
+        self.placed = True
 
     def moved_to(self, next_offset: int) -> None:
         """The source position jumped to ``next_offset`` (a gap decided by --on.source.gap):
         records still in flight keep the commit point below them."""
-        self.highest = next_offset - 1
+        self.highest, self.placed = next_offset - 1, True
 
     def withdrawn(self, offset: int) -> None:
         """The entry sent at ``offset`` will be sent again (a batch retried after a failure):
@@ -62,12 +67,13 @@ class PartitionTrack:
         """Everything sent is void (an aborted transaction): mirror again from ``next_offset``."""
         self.pending.clear()
         self.early.clear()
-        self.highest = next_offset - 1
+        self.highest, self.placed = next_offset - 1, True
 
     @property
     def next_offset(self) -> int | None:
-        """The offset after the highest one consumed, or None before the first."""
-        return self.highest + 1 if self.highest >= 0 else None
+        """The offset after the highest one consumed (or where it starts), or None when no
+        position is known."""
+        return self.highest + 1 if self.placed else None
 
     def acked(self, offset: int) -> None:
         """The target acknowledged one record sent for ``offset``."""

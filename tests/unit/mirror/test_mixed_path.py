@@ -220,6 +220,27 @@ def test_an_idle_record_path_partition_waits_on_the_batch_path_until_records_com
     assert h.stream.tracker.track(*KEY).commit_offset() == end
 
 
+def test_a_partition_the_consumer_never_reached_goes_idle_and_is_copied_from_its_start(
+        tmp_path: Path) -> None:
+    # At 10,000 partitions the consumer took minutes to reach some of them: they went idle
+    # with nothing read, from offset 0 (a track "one before 0" was taken for no position at
+    # all, and the move to the batch path waited for ever: 2,500 partitions never copied).
+    h, path, wire, main, _ = _mixed(tmp_path)
+    reader = h.reader
+    end = _write(wire, reader, 0, per_batch=1, batches=40)
+    held_back = reader.log.pop(KEY)  # (the consumer returns none of them)
+    now = _run(path, 0.0, 3.0)
+    assert path.side_of(KEY) is Side.RECORDS and _target(wire, main) == []
+    now = _run(path, now, IDLE_S + 6.0)
+    assert path.side_of(KEY) is Side.BATCHES
+    now = _run(path, now, 3.0)
+    assert _target(wire, main) == list(range(end))  # every record once, in order
+    reader.log[KEY] = held_back
+    now = _run(path, now, 3.0)
+    assert _target(wire, main) == list(range(end))
+    assert h.stream.tracker.track(*KEY).commit_offset() == end
+
+
 def test_a_fetch_that_fails_inside_the_call_is_made_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch_module, "FETCH_RETRY_BACKOFF_S", 0.0)
