@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from kmirror.bench import java, tools
 from kmirror.bench.sampler import TreeSampler
@@ -53,6 +53,7 @@ KMIRROR = [sys.executable, "-m", "kmirror"]
 CLUSTERS = ("--name", "scale-source", "--name", "scale-target")
 POLL_S = 0.5
 CHUNK = 500  # topics per CreateTopics / DeleteTopics request
+OFFSETS_SLICE = 1000  # partitions per ListOffsets call
 Offsets = dict[tuple[str, int], int]
 
 
@@ -141,43 +142,48 @@ def produce(bootstrap: str, partitions: list[TopicPartition], count: int, tag: s
                          f"{len(failures)} errors, first: {failures[:3]}")
 
 
-def probe(bootstrap: str) -> Consumer:
-    """A consumer for metadata and end offsets only (it never joins its group)."""
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": f"scale-probe-{uuid.uuid4()}"})
+def probe(bootstrap: str) -> AdminClient:
+    """An admin client for metadata and end offsets only."""
+    return AdminClient({"bootstrap.servers": bootstrap})
 
 
-def end_offsets(consumer: Consumer, partitions: list[TopicPartition]) -> Offsets:
-    """End offsets (timestamp -1) in one batched call; partitions that error are left out."""
-    if not partitions:
-        return {}
-    asked = [TopicPartition(tp.topic, tp.partition, -1) for tp in partitions]
-    return {(tp.topic, tp.partition): tp.offset
-            for tp in consumer.offsets_for_times(asked, timeout=30)
-            if tp.error is None and tp.offset >= 0}
+def end_offsets(admin: AdminClient, partitions: list[TopicPartition]) -> Offsets:
+    """End offsets, all asked at once in slices of OFFSETS_SLICE; a partition that errors
+    (a target partition not ready yet: "unknown topic or partition", "not leader") is left
+    out, never the whole answer (a consumer's offsets_for_times failed as a whole then: the
+    first 10,000-partition runs saw the first record a minute late)."""
+    futures: dict[Any, Any] = {}
+    for i in range(0, len(partitions), OFFSETS_SLICE):
+        futures.update(admin.list_offsets(
+            {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest()
+             for tp in partitions[i:i + OFFSETS_SLICE]}, request_timeout=30))
+    ends: Offsets = {}
+    for tp, future in futures.items():
+        with contextlib.suppress(KafkaException):
+            offset = future.result().offset
+            if offset >= 0:
+                ends[(tp.topic, tp.partition)] = offset
+    return ends
 
 
 def source_ends(bootstrap: str, partitions: list[TopicPartition]) -> Offsets:
     """The source's end offsets of ``partitions``, all of them or SystemExit."""
-    consumer = probe(bootstrap)
-    try:
-        ends = end_offsets(consumer, partitions)
-    finally:
-        consumer.close()
+    ends = end_offsets(probe(bootstrap), partitions)
     if len(ends) != len(partitions):
         raise SystemExit(f"the source answered for {len(ends)} of {len(partitions)} partitions")
     return ends
 
 
-def target_total(consumer: Consumer, prefix: str) -> int | None:
+def target_total(admin: AdminClient, prefix: str) -> int | None:
     """Sum of the end offsets of the target topics starting with ``prefix`` (the partitions
-    its metadata lists); None when the call failed as a whole."""
+    its metadata lists, those that answer); None when the metadata could not be read."""
     try:
-        topics = consumer.list_topics(timeout=30).topics
-        listed = [TopicPartition(name, p) for name, meta in topics.items()
-                  if name.startswith(prefix) and meta.error is None for p in meta.partitions]
-        return sum(end_offsets(consumer, listed).values())
+        topics = admin.list_topics(timeout=30).topics
     except KafkaException:
         return None
+    listed = [TopicPartition(name, p) for name, meta in topics.items()
+              if name.startswith(prefix) and meta.error is None for p in meta.partitions]
+    return sum(end_offsets(admin, listed).values())
 
 
 def check_alive(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -188,7 +194,7 @@ def check_alive(processes: list[subprocess.Popen[bytes]]) -> None:
                              f"{str(process.args)[:300]}; its log is in its workdir")
 
 
-def watch(consumer: Consumer, prefix: str, goal: int, started: float, timeout_s: float,
+def watch(admin: AdminClient, prefix: str, goal: int, started: float, timeout_s: float,
           processes: list[subprocess.Popen[bytes]]) -> tuple[float | None, float | None, int]:
     """Poll every POLL_S: seconds since ``started`` to the first record and to ``goal``
     records (None if not within ``timeout_s``), and the last total seen."""
@@ -196,7 +202,7 @@ def watch(consumer: Consumer, prefix: str, goal: int, started: float, timeout_s:
     while True:
         polled = time.monotonic()
         check_alive(processes)
-        seen = target_total(consumer, prefix)
+        seen = target_total(admin, prefix)
         elapsed = round(time.monotonic() - started, 2)
         total = total if seen is None else seen
         if first is None and total > 0:
@@ -255,7 +261,7 @@ def stop(process: subprocess.Popen[bytes], grace_s: float = 120) -> int:
     return process.wait(30)
 
 
-def join(job: tools.Job, port1: int, partitions: list[TopicPartition], target_probe: Consumer,
+def join(job: tools.Job, port1: int, partitions: list[TopicPartition], target_probe: AdminClient,
          args: argparse.Namespace, processes: list[subprocess.Popen[bytes]]
          ) -> dict[str, object]:
     """A second `kmirror run` joins the first: the same job, so the same properties files
@@ -351,7 +357,6 @@ def run_tool(name: str, partitions: list[TopicPartition], source: str, target: s
     finally:
         for process in processes:
             stop(process, grace_s=0)  # (after an error; a no-op for those stopped)
-        target_probe.close()
     return result
 
 

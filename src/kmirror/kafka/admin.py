@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -290,10 +291,11 @@ class Admin:
                 raise MirrorError(f"{self.label} cluster: topics {names} still listed after delete")
             time.sleep(0.2)
 
-    def end_offsets(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 30.0
-                    ) -> dict[tuple[str, int], int]:
+    def end_offsets(self, partitions: Iterable[tuple[str, int]], timeout_s: float = 30.0,
+                    partial: bool = False) -> dict[tuple[str, int], int]:
         """The log-end offsets (read_committed: last stable offsets) of the given partitions;
-        MirrorError when the cluster does not answer in time."""
+        MirrorError when the cluster does not answer in time. ``partial``: those whose
+        leaders answered, the others left out (a partition just created, not led yet)."""
         tps = [TopicPartition(t, p) for t, p in partitions]
         futures: dict[Any, Any] = {}
         # In slices, all in flight: the client matches each partition of a request to its
@@ -303,10 +305,29 @@ class Admin:
                 {tp: OffsetSpec.latest() for tp in tps[start:start + OFFSETS_BATCH]},
                 isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout_s))
         try:
+            if partial:
+                return self._answered(futures)
             return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
         except KafkaException as exc:
             raise translated(MirrorError, f"{self.label} cluster: cannot read end offsets: "
                              f"{text_of(exc)}", exc) from exc
+
+    def _answered(self, futures: Mapping[Any, Any]) -> dict[tuple[str, int], int]:
+        """The offsets of the partitions that answered. When the client's metadata did not
+        know a topic (created after it last looked), the metadata is read again for the next
+        call: librdkafka's admin client never looks again by itself (seen: 500 new topics
+        "not found" for minutes after they were created)."""
+        ends: dict[tuple[str, int], int] = {}
+        unknown = False
+        for tp, future in futures.items():
+            try:
+                ends[(tp.topic, tp.partition)] = int(future.result().offset)
+            except KafkaException as exc:
+                unknown = unknown or (bool(exc.args) and exc.args[0].code() == KafkaError._NOENT)
+        if unknown:
+            with contextlib.suppress(KafkaException):
+                self._client.list_topics(timeout=5.0)
+        return ends
 
     def committed_offsets(
         self, group: str, partitions: Iterable[tuple[str, int]]

@@ -95,6 +95,8 @@ def open_stream(settings: MirrorSettings, source: SourceCluster, stream_index: i
         lineage=lineage,
         sync_writer=sync_writer,
         jobs=Scheduler(lambda problem: _log.warning("%s: %s", label, problem)),
+        answering=lambda keys, timeout_s: target_admin.end_offsets(keys, timeout_s,
+                                                                   partial=True),
     )
     return MirrorStream(settings, source, stream_index, report, should_stop, clients,
                         partial(_path, handler=handler, target_admin=target_admin))

@@ -142,8 +142,9 @@ def target_recorder(source_alias: str, target_topic: Callable[[str], str], targe
 
     def end_offsets(keys: list[Key]) -> dict[Key, int]:
         try:
-            # (short: the loop waits meanwhile)
-            return target_admin.end_offsets(keys, timeout_s=5.0)
+            # (short: the loop waits meanwhile; a partition not led yet, just created, is
+            # read at the next sync: the others' pairs do not wait for it)
+            return target_admin.end_offsets(keys, timeout_s=5.0, partial=True)
         except MirrorError as exc:
             _log.debug("offset syncs: cannot read the target's end offsets: %s", exc)
             return {}

@@ -10,11 +10,14 @@ A partition is *mirroring* from its assignment on. It leaves that state in two w
 
 Besides, a mirroring or stopped partition is **suspended** while its topic is gone from the
 source (deleted?): nothing is sent or committed (a topic created again under the same name
-would otherwise inherit the offsets) until the same topic comes back.
+would otherwise inherit the offsets) until the same topic comes back. And a partition
+**waits** while its target partition cannot take records yet (a topic just created: see
+mirror/target_gate.py): nothing is sent; nothing was, so its commits do not move.
 
-INVARIANT (enforced by ``may_send`` and ``committable``): only a mirroring partition that is not
-suspended sends, and only mirroring or stopped partitions that are not suspended commit. The
-commit *position* itself is moved by the tracker alone (mirror/tracker.py).
+INVARIANT (enforced by ``may_send`` and ``committable``): only a mirroring partition that is
+neither suspended nor waiting sends, and only mirroring or stopped partitions that are not
+suspended commit. The commit *position* itself is moved by the tracker alone
+(mirror/tracker.py).
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ class State(enum.Enum):
 class Partition:
     """The state of one source partition."""
 
-    __slots__ = ("key", "state", "stop_message", "suspended", "vouched")
+    __slots__ = ("key", "state", "stop_message", "suspended", "vouched", "waiting")
 
     def __init__(self, key: Key) -> None:
         self.key = key
         self.state = State.MIRRORING
         self.suspended = False  # its topic is gone from the source
+        self.waiting = False  # its target partition cannot take records yet
         self.stop_message: str | None = None  # stopped or refused: why, in one line
         # The highest source offset consumed when the topic's id was last confirmed: what was
         # copied after it may come from a topic created again since (topics/lineage.py).
@@ -50,7 +54,7 @@ class Partition:
     @property
     def may_send(self) -> bool:
         """Records of this partition may go to the target."""
-        return self.state is State.MIRRORING and not self.suspended
+        return self.state is State.MIRRORING and not self.suspended and not self.waiting
 
     @property
     def may_commit(self) -> bool:
@@ -63,6 +67,7 @@ class Partitions:
 
     def __init__(self) -> None:
         self._all: dict[Key, Partition] = {}
+        self.waiting: set[Key] = set()  # (kept apart: looked at on every turn of the loop)
 
     def assign(self, keys: Iterable[Key]) -> None:
         """Newly assigned partitions start mirroring."""
@@ -73,6 +78,7 @@ class Partitions:
         """Revoked or lost: forget them whatever their state."""
         for key in keys:
             self._all.pop(key, None)
+            self.waiting.discard(key)
 
     def get(self, key: Key) -> Partition | None:
         """The partition's state, or None when the stream does not hold it."""
@@ -81,7 +87,8 @@ class Partitions:
     def may_send(self, key: Key) -> bool:
         """True when ``key`` is assigned and mirroring (checked once per partition per batch)."""
         part = self._all.get(key)
-        return part is not None and part.state is State.MIRRORING and not part.suspended
+        return (part is not None and part.state is State.MIRRORING and not part.suspended
+                and not part.waiting)
 
     def is_assigned(self, key: Key) -> bool:
         """Assigned to this stream and not let go (mirroring, suspended or stopped)."""
@@ -134,6 +141,30 @@ class Partitions:
                 back.append(key)
         return back
 
+    def hold(self, keys: Iterable[Key]) -> None:
+        """These partitions wait for their target partitions (mirror/target_gate.py)."""
+        for key in keys:
+            part = self._all.get(key)
+            if part is not None and part.state is not State.REFUSED:
+                part.waiting = True
+                self.waiting.add(key)
+
+    def release(self, keys: Iterable[Key]) -> list[Key]:
+        """Their target partitions take records now; returns those that waited."""
+        released = []
+        for key in keys:
+            part = self._all.get(key)
+            if part is not None and part.waiting:
+                part.waiting = False
+                released.append(key)
+            self.waiting.discard(key)
+        return released
+
+    def is_held(self, key: Key) -> bool:
+        """Suspended (topic gone) or waiting (target not ready): nothing is read for it."""
+        part = self._all.get(key)
+        return part is not None and (part.suspended or part.waiting)
+
     def stop(self, key: Key, message: str) -> bool:
         """The target refused a record of ``key``: it sends nothing more. False when it was
         not mirroring (already stopped, refused, or not held)."""
@@ -151,7 +182,8 @@ class Partitions:
             if part is None:
                 part = self._all[key] = Partition(key)
             part.state, part.stop_message = State.REFUSED, message
-            part.suspended, part.vouched = False, None
+            part.suspended, part.vouched, part.waiting = False, None, False
+            self.waiting.discard(key)
 
     def vouch(self, key: Key, highest: int) -> None:
         """The topic's id was confirmed while ``highest`` was the highest offset consumed."""

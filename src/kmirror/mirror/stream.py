@@ -32,6 +32,7 @@ from kmirror.mirror.paths.writer_pair import WriterPair
 from kmirror.mirror.refusals import by_source_partition, refusal_message
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.source_gaps import decide
+from kmirror.mirror.target_gate import Answering, TargetGate
 from kmirror.mirror.topic_watch import TopicWatch
 from kmirror.mirror.tracker import OffsetTracker
 from kmirror.topics.filter import RegexTopicFilter
@@ -57,6 +58,7 @@ class StreamClients:
     lineage: LineageGuard  # which source topic each target topic copies
     sync_writer: SyncWriter | None  # offset syncs (None: --emit.offset.syncs false)
     jobs: Scheduler | None = None  # background jobs (topic-ids); None: done inline (tests)
+    answering: Answering | None = None  # which target partitions are ready (None: all)
 
 
 def topic_selection(settings: MirrorSettings, source: SourceCluster) -> TopicSelection:
@@ -103,6 +105,9 @@ class MirrorStream:
         self._jobs = clients.jobs
         self.topic_watch = TopicWatch(self.lineage, self.parts, self.tracker, self.label, self,
                                       clients.jobs)
+        self.gate = TargetGate(clients.answering or _all_answer, self.parts,
+                               lambda key: (self.target_topic(key[0]), key[1]), self,
+                               clients.jobs)
         self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
         self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
         self._committed: dict[Key, int] = {}  # the group's offsets, at the last assignment
@@ -123,7 +128,7 @@ class MirrorStream:
         needed: dict[str, int] = {}
         for topic, partition in keys:
             needed[topic] = max(needed.get(topic, 0), partition + 1)
-        self.topics.ensure(needed)
+        self.topics.ensure(needed, existing_ok=True)  # (the planner planned them)
 
     def before_assign(self, keys: list[Key]) -> tuple[set[Key], dict[Key, int]]:
         """Before partitions are assigned: hold those of topics whose lineage refuses them
@@ -171,10 +176,13 @@ class MirrorStream:
         # (an explicit start is not the group's offset: the first commit writes it)
         self.tracker.mark_committed({k: o for k, o in start.items() if k not in self._starts})
         self.parts.assign(keys)
+        waiting = self.gate.admit(keys)  # (new target partitions not led yet wait)
         if self.syncs is not None and not self.writer.per_record_acks:
             self.syncs.assigned(keys)  # baselines for checkpoint counts (only they need them)
         self.stats.rebalances += 1
         self.path.assigned(keys)
+        if waiting:
+            self.reader.pause(waiting)
         _log.debug("stream %d assigned %s", self.index, keys)
 
     def revoked(self, keys: list[Key]) -> None:
@@ -206,7 +214,13 @@ class MirrorStream:
 
     def resume(self, keys: list[Key]) -> None:
         """Partitions whose topic is back read again from the first record not sent."""
-        self.path.resume(keys)
+        self.go_on(keys)
+
+    def go_on(self, keys: list[Key]) -> None:
+        """Partitions whose topic is back, or whose target partitions are ready now
+        (mirror/target_gate.py), read again from the first record not sent: those neither
+        suspended nor waiting."""
+        self.path.resume([k for k in keys if not self.parts.is_held(k)])
 
     def suspend(self, topic: str, keys: list[Key]) -> None:
         """The topic is gone (deleted?): pause its partitions, drop what waits to be sent."""
@@ -244,6 +258,7 @@ class MirrorStream:
                     self._refresh_subscription()
                     next_refresh = now + self.settings.topic_refresh_interval_ms / 1000
                 self.topic_watch.check(now)
+                self.gate.check(now)
                 if self.path.step(now):
                     continue  # no room in the target's queue: nothing to commit yet
                 self.check_failures()
@@ -405,3 +420,8 @@ class MirrorStream:
                 self._jobs.stop()
             self.path.close()
         return 1 if self._error else 0
+
+
+def _all_answer(keys: list[Key], _timeout_s: float) -> list[Key]:
+    """Every target partition is ready (a stream without a gate: unit tests' fakes)."""
+    return keys

@@ -194,15 +194,25 @@ class TopicSync:
         theirs = {name: info.configs for name, info in self._target.describe(present).items()}
         return plan_topics(described.values(), existing, self._rename, theirs)
 
-    def ensure(self, partitions: Mapping[str, int]) -> list[TopicAction]:
+    def ensure(self, partitions: Mapping[str, int], existing_ok: bool = False
+               ) -> list[TopicAction]:
         """Make sure each topic has at least the given partitions on the target.
 
         ``partitions`` maps source topics to the highest partition count needed; topics
-        already known to be large enough cost nothing. Returns the actions taken.
+        already known to be large enough cost nothing. ``existing_ok``: target topics that
+        exist with enough partitions are taken as they are, from one metadata read (a stream
+        of topics the planner planned: a plan describes every topic on both clusters, 2.7 s
+        for 1,000 topics). Returns the actions taken.
         """
         with self._lock:
             missing = {t: n for t, n in partitions.items()
                        if self._ready.get(self._rename(t), 0) < n}
+            if missing and existing_ok:
+                existing = self._target.topics()
+                for topic, needed in list(missing.items()):
+                    if existing.get(self._rename(topic), 0) >= needed:
+                        self._ready[self._rename(topic)] = existing[self._rename(topic)]
+                        del missing[topic]
             if not missing:
                 return []
             actions = self.plan(missing)

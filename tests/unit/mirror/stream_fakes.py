@@ -234,7 +234,7 @@ class FakeWriter:
 class FakeTopics:
     ensured: list[dict[str, int]] = field(default_factory=list)
 
-    def ensure(self, needed: dict[str, int]) -> None:
+    def ensure(self, needed: dict[str, int], existing_ok: bool = False) -> None:
         self.ensured.append(dict(needed))
 
     def forget(self, topics: list[str]) -> None:
@@ -271,9 +271,11 @@ class Harness:
 
 
 def harness(settings: MirrorSettings, reader: FakeReader, writer: FakeWriter,
-            handler: Any = None, locate: Any = None, compose: Any = None) -> Harness:
+            handler: Any = None, locate: Any = None, compose: Any = None,
+            answering: Any = None) -> Harness:
     """A stream over fakes: on the record path with checkpoint or per-record
-    acknowledgements, or on the path ``compose`` builds."""
+    acknowledgements, or on the path ``compose`` builds; ``answering``: which target
+    partitions are ready (mirror/target_gate.py; None: all)."""
     reports: list[StreamReport] = []
     stop = [False]
 
@@ -286,7 +288,7 @@ def harness(settings: MirrorSettings, reader: FakeReader, writer: FakeWriter,
     clients = StreamClients(
         reader=cast(SourceReader, reader), writer=cast(TargetWriter, writer),
         target_admin=cast(Admin, None), topics=cast(TopicSync, FakeTopics()),
-        lineage=cast(LineageGuard, FakeLineage()), sync_writer=None,
+        lineage=cast(LineageGuard, FakeLineage()), sync_writer=None, answering=answering,
     )
     stream = MirrorStream(settings, settings.sources[0], 0, reports.append,
                           lambda: stop[0], clients, compose or record_path)

@@ -310,6 +310,22 @@ def test_ensure_existing_big_enough_topic_is_remembered() -> None:
     assert target.topics_calls == 1
 
 
+def test_a_stream_takes_existing_target_topics_from_one_metadata_read() -> None:
+    # Given target topics the planner made: one large enough, one too small, one missing
+    source = FakeSource(Topic("a", 2), Topic("b", 3), Topic("c", 1))
+    target = FakeTarget({"a": 2, "b": 1})
+    sync = TopicSync(source, target)
+    # When a stream makes sure of them (existing_ok)
+    actions = sync.ensure({"a": 2, "b": 3, "c": 1}, existing_ok=True)
+    # Then the large enough one is taken as it is (not described: 1,000 topics cost 2.7 s),
+    # and only the others are planned: grown and created
+    assert source.describe_calls == [["b", "c"]]
+    assert sorted((x.target_topic, x.action) for x in actions) == [("b", GROW), ("c", CREATE)]
+    calls = (len(source.describe_calls), target.calls)
+    assert sync.ensure({"a": 2, "b": 3, "c": 1}, existing_ok=True) == []
+    assert (len(source.describe_calls), target.calls) == calls
+
+
 def test_ensure_target_with_more_partitions_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     # Given a target topic with more partitions than the source
     source = FakeSource(Topic("orders", 2))

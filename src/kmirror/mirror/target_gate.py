@@ -1,0 +1,126 @@
+"""Partitions start copying once their own target partitions can take records.
+
+A broker makes a new topic's partitions writable a while after it created them: the last of
+10,000 new partitions on one local broker 13-17 s later. Records sent to a partition not led yet
+wait in the producer, and the checkpoint that commits the stream's records waits for them: at
+10,000 new partitions a stream copied in bursts, its loop held up to 30 s at each commit while
+the consumer read nothing. So the stream asks, when partitions are assigned, which of their
+target partitions answer a ListOffsets from their leaders; the others **wait**
+(mirror/partitions.py: nothing is sent, the consumer is paused) and are asked again every
+``CHECK_INTERVAL_S``, on the stream's ``target-ready`` job, until they answer: at most
+``PARTITIONS_PER_CHECK`` of them at a time, topics in turn (mirror/turns.py; asking 9,000 not
+led yet took the job 3.5 s of CPU each time, on a machine whose brokers needed it). Each
+partition starts as soon as its own topic is ready, not after the last one.
+
+The gate decides; the stream acts (``GateActions``), as with the topic watch (mirror/
+topic_watch.py): the loop hands the job what to ask, and applies the answer at its first turn
+after the job finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from typing import Protocol
+
+from kmirror.errors import KmirrorError
+from kmirror.mirror.jobs import Job, Scheduler
+from kmirror.mirror.partitions import Key, Partitions
+from kmirror.mirror.turns import PARTITIONS_PER_CHECK, Turns
+
+_log = logging.getLogger("kmirror.stream")
+
+CHECK_INTERVAL_S = 0.5  # how often waiting partitions are asked again
+ADMIT_TIMEOUT_S = 3.0  # at assignment (inside the group callback: short; the job asks again)
+CHECK_TIMEOUT_S = 10.0
+
+# Which of these target partitions answer (their leader hosts them), within the timeout.
+Answering = Callable[[list[Key], float], Collection[Key]]
+
+
+class GateActions(Protocol):
+    """What the stream does when partitions may start."""
+
+    def go_on(self, keys: list[Key]) -> None:
+        """These partitions may send now: read them from the first record not sent."""
+        ...
+
+
+class TargetGate:
+    """Holds partitions until their target partitions answer (see the module docstring)."""
+
+    def __init__(self, answering: Answering, parts: Partitions,
+                 target_key: Callable[[Key], Key], actions: GateActions,
+                 jobs: Scheduler | None = None) -> None:
+        """``answering`` is asked with target keys; ``target_key`` maps a source partition to
+        its target partition; ``jobs``: ask on a job of this scheduler (None: inline)."""
+        self._answering, self.parts = answering, parts
+        self._target_key, self.actions = target_key, actions
+        self._next_check = 0.0
+        self._turns = Turns()
+        self._asked: list[Key] | None = None  # handed to the job, not yet applied
+        self._answer: Collection[Key] = ()
+        self._ticket = 0
+        self._job: Job | None = None
+        if jobs is not None:
+            self._job = jobs.every("target-ready", None, self._ask_asked)
+
+    def admit(self, keys: list[Key]) -> list[Key]:
+        """Newly assigned partitions (inside the group callback): those whose target
+        partitions do not answer yet wait; returns them."""
+        if not keys:
+            return []
+        answering = self._ask(keys, ADMIT_TIMEOUT_S)
+        waiting = [k for k in keys if k not in answering]
+        if waiting:
+            self.parts.hold(waiting)
+            topics = len({t for t, _ in waiting})
+            _log.info("%d partition(s) of %d topic(s) wait for their target partitions to be "
+                      "ready (new topics?): each starts as soon as its own is", len(waiting),
+                      topics)
+        return waiting
+
+    def check(self, now: float) -> None:
+        """Apply an answered check; every CHECK_INTERVAL_S while partitions wait, ask again."""
+        if self._asked is not None:
+            assert self._job is not None
+            if not self._job.done(self._ticket):
+                return
+            asked, self._asked = self._asked, None
+            self._apply(asked, self._answer)
+        waiting = self.parts.waiting
+        if not waiting or now < self._next_check:
+            return
+        self._next_check = now + CHECK_INTERVAL_S
+        by_topic: dict[str, list[Key]] = {}
+        for key in waiting:
+            by_topic.setdefault(key[0], []).append(key)
+        sizes = {topic: len(keys) for topic, keys in by_topic.items()}
+        asked = [k for t in self._turns.next(sizes, PARTITIONS_PER_CHECK) for k in by_topic[t]]
+        if self._job is None:
+            self._apply(asked, self._ask(asked, CHECK_TIMEOUT_S))
+        else:
+            self._asked, self._ticket = asked, self._job.wake()
+
+    def _ask_asked(self) -> None:
+        """The job: ask for what the loop handed over."""
+        assert self._asked is not None
+        self._answer = ()
+        self._answer = self._ask(self._asked, CHECK_TIMEOUT_S)
+
+    def _ask(self, keys: list[Key], timeout_s: float) -> set[Key]:
+        """The source partitions among ``keys`` whose target partitions answer."""
+        by_target = {self._target_key(k): k for k in keys}
+        try:
+            answering = self._answering(list(by_target), timeout_s)
+        except KmirrorError as exc:  # (the target does not answer: asked again soon)
+            _log.debug("target partitions not asked: %s", exc)
+            return set()
+        return {by_target[t] for t in answering if t in by_target}
+
+    def _apply(self, asked: list[Key], answering: Collection[Key]) -> None:
+        ready = self.parts.release([k for k in asked if k in answering])
+        if ready:
+            _log.debug("%d partition(s) may start: their target partitions are ready (%d "
+                       "wait)", len(ready), len(self.parts.waiting))
+            self.actions.go_on(ready)
