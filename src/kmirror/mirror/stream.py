@@ -110,6 +110,7 @@ class MirrorStream:
                                clients.jobs)
         self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
         self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
+        self._phases = Phases()  # how long the last assignment's steps took (logged)
         self._committed: dict[Key, int] = {}  # the group's offsets, at the last assignment
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
         self.reset_to_earliest = source.client.get("auto.offset.reset", "earliest") in (
@@ -133,6 +134,7 @@ class MirrorStream:
     def before_assign(self, keys: list[Key]) -> tuple[set[Key], dict[Key, int]]:
         """Before partitions are assigned: hold those of topics whose lineage refuses them
         (topics/lineage.py), and choose explicit start offsets for the others."""
+        phases = self._phases = Phases()
         try:
             verdicts = self.lineage.check({t for t, _ in keys})
         except KmirrorError as exc:  # (the source did not answer: checked again within 1 s)
@@ -146,6 +148,7 @@ class MirrorStream:
                 self.topics.forget([self.target_topic(topic)])  # (it may have been deleted)
         self._new_sources = {t for t, v in verdicts.items() if v.allowed and v.new_source}
         kept = [k for k in keys if k not in held]
+        phases.done("lineage")
         # Each partition starts at an explicit offset, read for all at once: the path's own
         # (--exactly-once: stored with the last transaction), else the group's, else (none, or
         # a source topic created again since its lineage) where auto.offset.reset says. Left
@@ -157,14 +160,18 @@ class MirrorStream:
         marks = self.reader.watermarks(fresh)
         self._starts = {**path_starts, **{
             k: low if self.reset_to_earliest else high for k, (low, high) in marks.items()}}
+        phases.done("start offsets")
         return held, {**self._committed, **self._starts}
 
     def assigned(self, keys: list[Key]) -> None:
         """Partitions now ours: their tracks start, the path takes them."""
+        phases = self._phases
+        phases.done("assignment")
         for topic in {t for t, _ in keys}:
             self._source_topics[self.target_topic(topic)] = topic
         self.ensure_target_topics(keys)
         self.lineage.keep(_log.warning)  # (the target topics exist now)
+        phases.done("target topics")
         # Start each partition's track at its start offset (the group's committed one unless
         # chosen before the assignment), so a partition with nothing new still reports its
         # position (for lag and --until-caught-up).
@@ -177,13 +184,16 @@ class MirrorStream:
         self.tracker.mark_committed({k: o for k, o in start.items() if k not in self._starts})
         self.parts.assign(keys)
         waiting = self.gate.admit(keys)  # (new target partitions not led yet wait)
+        phases.done("target ready")
         if self.syncs is not None and not self.writer.per_record_acks:
             self.syncs.assigned(keys)  # baselines for checkpoint counts (only they need them)
+            phases.done("offset syncs")
         self.stats.rebalances += 1
         self.path.assigned(keys)
         if waiting:
             self.reader.pause(waiting)
-        _log.debug("stream %d assigned %s", self.index, keys)
+        phases.done("path")
+        _log.debug("stream %d: %d partition(s) assigned: %s", self.index, len(keys), phases)
 
     def revoked(self, keys: list[Key]) -> None:
         """Partitions about to go (still ours now)."""
@@ -425,3 +435,20 @@ class MirrorStream:
 def _all_answer(keys: list[Key], _timeout_s: float) -> list[Key]:
     """Every target partition is ready (a stream without a gate: unit tests' fakes)."""
     return keys
+
+
+class Phases:
+    """How long each step of a long task took, as one line ("lineage 1.2 s, path 0.3 s")."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self._took: list[str] = []
+
+    def done(self, step: str) -> None:
+        """``step`` ended now (it began when the previous one ended)."""
+        now = time.monotonic()
+        self._took.append(f"{step} {now - self._last:.2f} s")
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(self._took)
