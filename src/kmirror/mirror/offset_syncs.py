@@ -63,10 +63,13 @@ class SyncRecorder:
 
     def assigned(self, keys: Iterable[Key]) -> None:
         """New partitions: read their target end offsets before anything is sent for them,
-        so that the first stretch written can be verified too."""
+        so that the first stretch written can be verified too (theirs only: a partition
+        whose target is not ready yet has none, and asking for thousands of those at every
+        move and sync held a 10,000-partition stream's loop for seconds)."""
+        keys = list(keys)
         for key in keys:
             self._counted[key] = _Counted()
-        self._verify_counts()
+        self._verify_counts(keys)
 
     def checkpointed(self, key: Key, records: int, first_upstream: int,
                      last_upstream: int) -> None:
@@ -99,7 +102,7 @@ class SyncRecorder:
     def sync(self) -> int:
         """Verify checkpoint counts, write the pairs that are due; returns syncs written.
         Call only when every record sent has been acknowledged."""
-        self._verify_counts()
+        self._verify_counts([k for k, c in self._counted.items() if c.written])
         now = self._clock()
         written = 0
         for key, (upstream, downstream, run_up, run_down) in list(self._pairs.items()):
@@ -112,8 +115,10 @@ class SyncRecorder:
             written += 1
         return written
 
-    def _verify_counts(self) -> None:
-        keys = [k for k, c in self._counted.items() if c.written or c.baseline is None]
+    def _verify_counts(self, keys: list[Key]) -> None:
+        """Read the target's end offsets of ``keys``: a stretch written since the last read
+        becomes an exact pair when the end grew by just as much; the end is the new baseline
+        (a partition whose first read failed gets its baseline with its first stretch)."""
         if not keys:
             return
         ends = self._end_offsets([(self.target_topic(t), p) for t, p in keys])

@@ -324,3 +324,21 @@ def test_a_stretch_spanning_a_failed_read_is_verified_as_a_whole() -> None:
     syncs.sync()
     # Then both checkpoints count, from the baseline read before the failure
     assert written == [sync(9, 509, run=(0, 500))]
+
+
+def test_a_sync_asks_only_for_partitions_written_since_the_last_read() -> None:
+    # Given two partitions assigned, the second one's target not ready (no end offset)
+    other, other_target = ("orders", 1), ("east.orders", 1)
+    target = FakeTarget({TARGET_KEY: 500})
+    syncs, written = recorder(target)
+    syncs.assigned([KEY, other])
+    assert target.reads == [[TARGET_KEY, other_target]]
+    # When only the first one is written to
+    syncs.checkpointed(KEY, 5, 0, 4)
+    target.grow(TARGET_KEY, 5)
+    syncs.sync()
+    # Then the sync reads its end alone (at 10,000 partitions, thousands not ready yet were
+    # asked for at every sync), and a later assignment reads the new partitions alone
+    assert target.reads[1:] == [[TARGET_KEY]] and written == [sync(4, 504, run=(0, 500))]
+    syncs.assigned([("orders", 2)])
+    assert target.reads[2:] == [[("east.orders", 2)]]
