@@ -73,7 +73,7 @@ class FakeCluster(OneTopicAtATime):
         if not self.answers:
             raise ClusterUnreachable(f"cluster {self.id}: no answer")
 
-    def cluster_id(self, timeout_s: float = 15.0) -> str:
+    def cluster_id(self, timeout_s: float = 15.0, topic: str | None = None) -> str:
         self._check()
         return self.id
 

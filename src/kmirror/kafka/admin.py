@@ -85,9 +85,10 @@ class Admin:
         self._errors = ConnectionErrors()
         self._client = AdminClient({**self._settings, "logger": _log, "error_cb": self._errors})
 
-    def _metadata(self, timeout_s: float) -> Any:
+    def _metadata(self, timeout_s: float, topic: str | None = None) -> Any:
         try:
-            return wait_for_metadata(self._client, self._errors, timeout_s, self._where())
+            return wait_for_metadata(self._client, self._errors, timeout_s, self._where(),
+                                     topic)
         except KafkaException as exc:
             raise translated(ClusterUnreachable, self._unreachable(timeout_s), exc) from exc
 
@@ -95,12 +96,13 @@ class Admin:
         servers = self._settings.get("bootstrap.servers", "?")
         return self.label if servers in self.label else f"{self.label} cluster ({servers})"
 
-    def cluster_id(self, timeout_s: float = 15.0) -> str:
-        """The cluster's id; raises ClusterUnreachable when it does not answer. (Reads the
-        whole metadata each time: DescribeCluster, cheaper at 10,000 partitions, crashed the
-        process in librdkafka 2.16 during a target broker restart, `rd_kafka_admin_response_parse:
-        Assertion rko_result failed`.)"""
-        return str(self._metadata(timeout_s).cluster_id)
+    def cluster_id(self, timeout_s: float = 15.0, topic: str | None = None) -> str:
+        """The cluster's id; raises ClusterUnreachable when it does not answer. ``topic``:
+        ask for that one topic's metadata (existing or not) instead of all of it: a liveness
+        check every few seconds read 10,000 partitions' metadata each time. (DescribeCluster,
+        cheaper still, crashed the process in librdkafka 2.16 during a target broker restart,
+        `rd_kafka_admin_response_parse: Assertion rko_result failed`.)"""
+        return str(self._metadata(timeout_s, topic).cluster_id)
 
     def _unreachable(self, timeout_s: float) -> str:
         return (

@@ -57,7 +57,7 @@ class ConnectionErrors:
 
 
 def wait_for_metadata(client: Any, errors: ConnectionErrors, timeout_s: float,
-                      where: str) -> Any:
+                      where: str, topic: str | None = None) -> Any:
     """``client.list_topics`` retried in short slices until it answers; raises
     ClusterUnreachable ("``where``: the diagnosis") as soon as a known cause shows, or
     KafkaException after ``timeout_s``."""
@@ -65,7 +65,7 @@ def wait_for_metadata(client: Any, errors: ConnectionErrors, timeout_s: float,
     while True:
         remaining = deadline - time.monotonic()
         try:
-            return client.list_topics(timeout=max(0.1, min(2.0, remaining)))
+            return client.list_topics(topic, timeout=max(0.1, min(2.0, remaining)))
         except KafkaException:
             client.poll(0)  # serves error_cb
             cause = errors.diagnosis()

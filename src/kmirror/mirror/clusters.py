@@ -48,8 +48,9 @@ class SourceGroups(Protocol):
 class TargetAdmin(plan.TargetAdmin, lineage.TargetTopics, Protocol):
     """What planning reads and writes on the target cluster."""
 
-    def cluster_id(self, timeout_s: float = 15.0) -> str:
-        """The cluster's id (raises KmirrorError when it does not answer in time)."""
+    def cluster_id(self, timeout_s: float = 15.0, topic: str | None = None) -> str:
+        """The cluster's id (raises KmirrorError when it does not answer in time); ``topic``:
+        from that one topic's metadata (a liveness check)."""
         ...
 
     def create_topic(self, name: str, partitions: int, replication_factor: int,

@@ -27,7 +27,12 @@ from kmirror.mirror.turns import Turns
 from kmirror.observe.status import PlannedSource, Refusal, plan_lines
 from kmirror.topics.filter import RegexTopicFilter
 from kmirror.topics.lineage import LineageGuard, Verdict
-from kmirror.topics.naming import OFFSET_SYNCS_TOPIC, IdentityPolicy, TopicSelection
+from kmirror.topics.naming import (
+    LINEAGE_TOPIC,
+    OFFSET_SYNCS_TOPIC,
+    IdentityPolicy,
+    TopicSelection,
+)
 from kmirror.topics.plan import TopicAction, TopicSync
 
 Key = tuple[str, int]
@@ -156,7 +161,7 @@ class Planner:
     def check_target(self) -> None:
         """Whether the target answers (for /ready, and before topic refreshes)."""
         try:
-            self._clusters.target.cluster_id(timeout_s=3.0)
+            self._clusters.target.cluster_id(timeout_s=3.0, topic=LINEAGE_TOPIC)
             self._monitor.target_problem = None
         except KmirrorError:
             self._monitor.target_problem = (

@@ -4,6 +4,7 @@ acknowledgements, and refusals carried up with their meaning (RefusalKind)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -130,3 +131,17 @@ def test_one_source_partition_always_goes_through_the_same_producer() -> None:
     chosen = {id(writer._producer_for("t", p)) for p in range(8) for _ in range(3)}
     assert len(chosen) <= 4
     assert writer._producer_for("t", 5) is writer._producer_for("t", 5)
+
+
+def test_statistics_are_read_for_the_client_name_and_its_brokers_only() -> None:
+    from kmirror.kafka.writer import _stats_value
+
+    stats = json.dumps({"name": "kmirror#producer-1", "client_id": "k",
+                        "brokers": {"b1": {"name": "127.0.0.1:9092/1", "txretries": 3},
+                                    "b2": {"txretries": 4}},
+                        "topics": {"brokers": {"partitions": {"0": {"txretries": 99}}}}},
+                       separators=(",", ":"))
+    assert _stats_value(stats, "name") == "kmirror#producer-1"
+    assert _stats_value(stats, "brokers") == {"b1": {"name": "127.0.0.1:9092/1", "txretries": 3},
+                                              "b2": {"txretries": 4}}
+    assert _stats_value(stats, "eos") is None and _stats_value('{"brokers":{', "brokers") is None
