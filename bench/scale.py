@@ -54,6 +54,7 @@ CLUSTERS = ("--name", "scale-source", "--name", "scale-target")
 POLL_S = 0.5
 CHUNK = 500  # topics per CreateTopics / DeleteTopics request
 OFFSETS_SLICE = 1000  # partitions per ListOffsets call
+DELETE_SETTLE_FROM, DELETE_SETTLE_S = 100, 65.0  # topics deleted; the broker's delete delay
 Offsets = dict[tuple[str, int], int]
 
 
@@ -303,6 +304,13 @@ def run_tool(name: str, partitions: list[TopicPartition], source: str, target: s
     n = len(partitions)
     prefix = f"s{n}-"
     removed = delete_topics(target, lambda t: t.startswith(prefix) or mm2_internal(t))
+    if removed > DELETE_SETTLE_FROM:
+        # A broker closes a deleted partition's files file.delete.delay.ms (60 s) later:
+        # 10,000 partitions deleted and 10,000 created at once passed this machine's limit of
+        # 20,000 open files, and the target broker stopped ("Too many open files").
+        say(f"{removed} target topics deleted: waiting {DELETE_SETTLE_S:g} s for the broker "
+            "to close their files")
+        time.sleep(DELETE_SETTLE_S)
     goal = sum(source_ends(source, partitions).values())
     workdir = Path(tempfile.mkdtemp(prefix=f"kmirror-scale-{name}-{n}-"))
     job = tools.Job(source, target, topic=f"s{n}", compression="none",

@@ -19,6 +19,7 @@ from tests.unit.mirror.test_shallow_stream import (
 
 from kmirror.kafka.batches import Codec
 from kmirror.kafka.raw_io import FetchedPartition
+from kmirror.mirror.paths.batch import IDLE_MAX_WAIT_MS
 from kmirror.mirror.paths.choice import Seen
 
 
@@ -113,3 +114,33 @@ def test_a_look_summarises_batches_after_its_offset_and_queues_nothing() -> None
     [(key, what)] = seen
     assert key == other and (what.batches, what.records) == (2, 2)
     assert other not in stream.looks and other not in stream.batch_parts
+
+
+def test_after_an_answer_without_records_the_broker_may_hold_the_next_fetch_longer() -> None:
+    stream, target, _ = _stream()
+    waits: list[int] = []
+
+    def fetch(*args: object, **kwargs: object) -> None:
+        waits.append(int(kwargs["max_wait_ms"]))  # type: ignore[call-overload]
+        stream._fetching.discard(1)  # (answered at once, as the test does below)
+
+    stream.src.fetch = fetch
+    stream._src_leaders, stream._src_nodes = {KEY: 1}, {1}
+    part = stream.batch_parts[KEY]
+    stream._fetch()
+    stream._fetched(1, [FetchedPartition(KEY[0], KEY[1], part.position, None, data(100, 3),
+                                         [], 0, 0)], None)
+    _send_all(stream)
+    # An answer without records while a batch waits for the target: the usual wait
+    stream._fetched(1, [], None)
+    stream._fetch()
+    # Once nothing waits (an idle session's answer lists no partition at all): the broker may
+    # hold the next fetch up to IDLE_MAX_WAIT_MS (records end the wait at once)
+    target.answer()
+    stream._fetched(1, [], None)
+    stream._fetch()
+    # And records again: the usual wait
+    stream._fetched(1, [FetchedPartition(KEY[0], KEY[1], part.position, None, data(103, 1),
+                                         [], 0, 0)], None)
+    stream._fetch()
+    assert waits == [500, 500, IDLE_MAX_WAIT_MS, 500]

@@ -91,6 +91,9 @@ class FakeWriter:
             sink.acked(offset)
         self.sinks.clear()
 
+    def queued(self) -> int:
+        return len(self.sinks)
+
     def add_latency_sample(self, latency_s: float) -> None:
         pass
 

@@ -76,6 +76,12 @@ BATCH_RECORDS = 5000
 LOOK_BACK = 256  # offsets before a record-path partition's position that a look starts at
 LOOK_BYTES = 32 << 10  # what a look fetches per partition
 LOOK_BATCHES = 64  # batches a look summarises at most
+# How long a broker may hold a fetch after its last answer brought no records, while nothing
+# waits to be sent: records still end the wait at once; a partition added meanwhile (a move,
+# a new assignment) waits for the next fetch. An idle mirror of 10,000 partitions built and
+# sent its fetch twice a second (a few percent of a core; and each waiting fetch is a watch in
+# the broker's purgatory).
+IDLE_MAX_WAIT_MS = 2000
 # Reasons that say a partition's batches would keep falling back (not a one-off like a start
 # in mid-batch, or a batch the target finds too large).
 _LASTING = frozenset((FallbackReason.OFFSET_HOLES, FallbackReason.LOG_APPEND_TIME,
@@ -125,6 +131,7 @@ class BatchPath:
         self._next_metadata = 0.0
         self._next_serve = 0.0
         self._fetching: set[int] = set()  # source brokers with a fetch in flight
+        self._empty: set[int] = set()  # source brokers whose last answer brought no records
         self._checked_compression: set[str] = set()
         self._closing = False
         self._fetch_retry_at: dict[int, float] = {}
@@ -407,13 +414,16 @@ class BatchPath:
             positions[key] = part.position
             if part.fetch_max_bytes > limits.get(node, 0):
                 limits[node] = part.fetch_max_bytes
+        quiet = bool(self._empty) and self.quiet
         for node, positions in by_node.items():
             limit = limits[node]
+            wait_ms = (max(self.max_wait_ms, IDLE_MAX_WAIT_MS) if quiet and node in self._empty
+                       else self.max_wait_ms)
             # (marked before: a connection that fails at once answers inside the call)
             self._fetching.add(node)
             try:
                 self.src.fetch(
-                    node, positions, max_wait_ms=self.max_wait_ms, max_bytes=self.fetch_max_bytes,
+                    node, positions, max_wait_ms=wait_ms, max_bytes=self.fetch_max_bytes,
                     partition_max_bytes=limit, isolation_level=self.isolation,
                     callback=partial(self._fetched, node), session=True,
                 )
@@ -433,6 +443,10 @@ class BatchPath:
             self._fetch_retry_at[node] = time.monotonic() + FETCH_RETRY_BACKOFF_S
             self._src_stale = True
             return
+        if any(fetched.records for fetched in result):
+            self._empty.discard(node)
+        else:
+            self._empty.add(node)
         for fetched in result:
             key = (fetched.topic, fetched.partition)
             part = self.batch_parts.get(key)
