@@ -17,7 +17,9 @@ process tree. kmirror is also checked by
 `kmirror verify --strict`; with --join, at the largest size (kmirror running last there), a
 second `kmirror run` joins its consumer group: time until both hold partitions, time until one
 new record per partition is mirrored, and every partition's end offset compared exactly (a
-duplicate would make the target longer). Prints a table and one JSON document (to --out when
+duplicate would make the target longer); then the second one leaves (SIGTERM): time until the
+first holds every partition again, one more record per partition, end offsets compared again.
+Prints a table and one JSON document (to --out when
 given, else to stdout); outside the test suite, as benchmarks are.
 """
 
@@ -295,7 +297,41 @@ def join(job: tools.Job, port1: int, partitions: list[TopicPartition], target_pr
                "target_total": seen, "partitions_differing": len(differ),
                "differing_examples": differ[:5],
                "verify": verify(source, target, str(job.pattern), args.no_verify)}
+    result["leave"] = leave(processes, port1, partitions, target_probe, job, timeout_s)
     return result
+
+
+def leave(processes: list[subprocess.Popen[bytes]], port1: int,
+          partitions: list[TopicPartition], target_probe: AdminClient, job: tools.Job,
+          timeout_s: float) -> dict[str, object]:
+    """The joiner leaves (SIGTERM: it drains, commits and leaves the group): time until the
+    first process holds every partition again, then one more record per partition, and every
+    partition's end offset compared exactly (a record copied twice makes the target longer)."""
+    n, source = len(partitions), job.source_bootstrap
+    say("the second kmirror leaves the group")
+    started = time.monotonic()
+    code = stop(processes.pop())
+    held = None
+    while held != n:
+        if time.monotonic() - started > timeout_s:
+            return {"leave_to_all_assigned_s": None, "exit_code": code,
+                    "note": f"one process held {held} of {n} after {timeout_s:g} s"}
+        time.sleep(POLL_S)
+        check_alive(processes)
+        held = assigned(port1)
+    out: dict[str, object] = {"exit_code": code,
+                              "leave_to_all_assigned_s": round(time.monotonic() - started, 2)}
+    produce(source, partitions, 1, "l")
+    with_new = time.monotonic()
+    src_ends = source_ends(source, partitions)
+    _, caught, seen = watch(target_probe, f"{job.topic}-", sum(src_ends.values()), with_new,
+                            timeout_s, processes)
+    tgt_ends = end_offsets(target_probe, partitions)
+    differ = [f"{t}[{p}] {e} vs {tgt_ends.get((t, p))}" for (t, p), e in src_ends.items()
+              if tgt_ends.get((t, p)) != e]
+    return out | {"leave_new_records_caught_up_s": caught,
+                  "source_total": sum(src_ends.values()), "target_total": seen,
+                  "partitions_differing": len(differ), "differing_examples": differ[:5]}
 
 
 def run_tool(name: str, partitions: list[TopicPartition], source: str, target: str,
@@ -397,10 +433,12 @@ def table(results: list[dict[str, Any]]) -> str:
     """The figures that matter, one line per size and tool."""
     rows: list[tuple[str, ...]] = [("size", "tool", "first_s", "caught_s", "idle_cpu%",
                                     "settled%", "rss_mb", "max_proc_mb", "verify", "join_s",
-                                    "join_new_s", "differ")]
+                                    "join_new_s", "differ", "leave_s", "leave_new_s",
+                                    "leave_differ")]
     for size in results:
         for name, r in size["tools"].items():
             j = r.get("join", {})
+            lv = j.get("leave", {})
             rows.append(tuple(str(x) for x in (
                 size["partitions"], name, r.get("time_to_first_record_s"),
                 r.get("time_to_caught_up_s"), r.get("idle_cpu_percent_of_one_core"),
@@ -408,7 +446,10 @@ def table(results: list[dict[str, Any]]) -> str:
                 r.get("peak_process_rss_mb"),
                 (r.get("verify") or {}).get("exit_code", "-"),
                 j.get("join_to_both_assigned_s", "-"),
-                j.get("join_new_records_caught_up_s", "-"), j.get("partitions_differing", "-"))))
+                j.get("join_new_records_caught_up_s", "-"), j.get("partitions_differing", "-"),
+                lv.get("leave_to_all_assigned_s", "-"), lv.get("leave_new_records_caught_up_s",
+                                                               "-"),
+                lv.get("partitions_differing", "-"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
                      for row in rows)
