@@ -15,8 +15,9 @@ IDLE_S seconds right after, and again after SETTLE_S more seconds (the steady st
 moves partitions idle for 30 s to its batch path), and the peak resident memory of its
 process tree. kmirror is also checked by
 `kmirror verify --strict`; with --join, at the largest size (kmirror running last there), a
-second `kmirror run` joins its consumer group: time until both hold partitions, time until one
-new record per partition is mirrored, and every partition's end offset compared exactly (a
+second `kmirror run` joins its consumer group: time until both hold partitions, time from the
+last of one new record per partition written until all are mirrored (and how long writing
+them took), and every partition's end offset compared exactly (a
 duplicate would make the target longer); then the second one leaves (SIGTERM): time until the
 first holds every partition again, one more record per partition, end offsets compared again.
 Prints a table and one JSON document (to --out when
@@ -285,15 +286,18 @@ def join(job: tools.Job, port1: int, partitions: list[TopicPartition], target_pr
         last = (assigned(port1), assigned(port2))
     result: dict[str, object] = {"join_to_both_assigned_s": round(time.monotonic() - started, 2),
                                  "assigned": list(last)}
+    writing = time.monotonic()
     produce(source, partitions, 1, "j")
-    with_new = time.monotonic()
+    with_new = time.monotonic()  # (caught-up times count from the last record written)
+    produce_s = round(with_new - writing, 2)
     src_ends = source_ends(source, partitions)
     _, caught, seen = watch(target_probe, f"{job.topic}-", sum(src_ends.values()), with_new,
                             timeout_s, processes)
     tgt_ends = end_offsets(target_probe, partitions)
     differ = [f"{t}[{p}] {e} vs {tgt_ends.get((t, p))}" for (t, p), e in src_ends.items()
               if tgt_ends.get((t, p)) != e]
-    result |= {"join_new_records_caught_up_s": caught, "source_total": sum(src_ends.values()),
+    result |= {"join_new_records_caught_up_s": caught, "join_produce_s": produce_s,
+               "source_total": sum(src_ends.values()),
                "target_total": seen, "partitions_differing": len(differ),
                "differing_examples": differ[:5],
                "verify": verify(source, target, str(job.pattern), args.no_verify)}
@@ -321,15 +325,17 @@ def leave(processes: list[subprocess.Popen[bytes]], port1: int,
         held = assigned(port1)
     out: dict[str, object] = {"exit_code": code,
                               "leave_to_all_assigned_s": round(time.monotonic() - started, 2)}
+    writing = time.monotonic()
     produce(source, partitions, 1, "l")
-    with_new = time.monotonic()
+    with_new = time.monotonic()  # (caught-up times count from the last record written)
+    produce_s = round(with_new - writing, 2)
     src_ends = source_ends(source, partitions)
     _, caught, seen = watch(target_probe, f"{job.topic}-", sum(src_ends.values()), with_new,
                             timeout_s, processes)
     tgt_ends = end_offsets(target_probe, partitions)
     differ = [f"{t}[{p}] {e} vs {tgt_ends.get((t, p))}" for (t, p), e in src_ends.items()
               if tgt_ends.get((t, p)) != e]
-    return out | {"leave_new_records_caught_up_s": caught,
+    return out | {"leave_new_records_caught_up_s": caught, "leave_produce_s": produce_s,
                   "source_total": sum(src_ends.values()), "target_total": seen,
                   "partitions_differing": len(differ), "differing_examples": differ[:5]}
 
