@@ -33,6 +33,7 @@ _log = logging.getLogger("kmirror.stream")
 CHECK_INTERVAL_S = 0.5  # how often waiting partitions are asked again
 ADMIT_TIMEOUT_S = 3.0  # at assignment (inside the group callback: short; the job asks again)
 CHECK_TIMEOUT_S = 10.0
+WAIT_WARN_S = 60.0  # partitions waiting this long are named in a warning, once a minute
 
 # Which of these target partitions answer (their leader hosts them), within the timeout.
 Answering = Callable[[list[Key], float], Collection[Key]]
@@ -57,6 +58,8 @@ class TargetGate:
         self._answering, self.parts = answering, parts
         self._target_key, self.actions = target_key, actions
         self._next_check = 0.0
+        self._waiting_since: float | None = None  # when the oldest wait began (None: none)
+        self._next_warning = 0.0
         self._turns = Turns()
         self._asked: list[Key] | None = None  # handed to the job, not yet applied
         self._answer: Collection[Key] = ()
@@ -89,7 +92,11 @@ class TargetGate:
             asked, self._asked = self._asked, None
             self._apply(asked, self._answer)
         waiting = self.parts.waiting
-        if not waiting or now < self._next_check:
+        if not waiting:
+            self._waiting_since = None
+            return
+        self._warn_of_long_waits(now, waiting)
+        if now < self._next_check:
             return
         self._next_check = now + CHECK_INTERVAL_S
         by_topic: dict[str, list[Key]] = {}
@@ -101,6 +108,22 @@ class TargetGate:
             self._apply(asked, self._ask(asked, CHECK_TIMEOUT_S))
         else:
             self._asked, self._ticket = asked, self._job.wake()
+
+    def _warn_of_long_waits(self, now: float, waiting: Collection[Key]) -> None:
+        """Partitions waiting for WAIT_WARN_S are named (a target partition that never answers:
+        offline, or not Describe-able by kmirror's principal), once a minute."""
+        if self._waiting_since is None:
+            self._waiting_since, self._next_warning = now, now + WAIT_WARN_S
+            return
+        if now < self._next_warning:
+            return
+        self._next_warning = now + WAIT_WARN_S
+        topic, partition = self._target_key(min(waiting))
+        _log.warning("%d partition(s) still wait for their target partitions (for %.0f s; "
+                     "e.g. target topic %s partition %d does not answer a ListOffsets): check "
+                     "that the target's partitions have leaders and that kmirror's principal "
+                     "may Describe the target topics", len(waiting), now - self._waiting_since,
+                     topic, partition)
 
     def _ask_asked(self) -> None:
         """The job: ask for what the loop handed over."""

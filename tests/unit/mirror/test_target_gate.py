@@ -5,6 +5,7 @@ bench/scale.py (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,18 @@ def test_many_waiting_partitions_are_asked_for_in_turns(monkeypatch: pytest.Monk
     # each check asks one topic's two partitions, in turn
     assert target.asked[1:] == [[("copy.a", 0), ("copy.a", 1)], [("copy.b", 0), ("copy.b", 1)],
                                 [("copy.c", 0), ("copy.c", 1)]]
+
+
+def test_partitions_waiting_a_minute_are_named_in_a_warning_once_a_minute(
+        caplog: pytest.LogCaptureFixture) -> None:
+    target = Target(set())
+    gate, parts, _ = _gate(target)
+    parts.assign([A0, A1])
+    gate.admit([A0, A1])
+    with caplog.at_level(logging.WARNING, logger="kmirror.stream"):
+        for i in range(int(2.5 * target_gate.WAIT_WARN_S / CHECK_INTERVAL_S)):
+            gate.check(i * CHECK_INTERVAL_S)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("2 partition(s) still wait for their target partitions (for 60")
+    assert "target topic copy.a partition 0" in warnings[0]
