@@ -200,7 +200,8 @@ class LocalCluster:
         port, controller_port = ports.choose_ports(state)
         chosen = {"port": port, "controller_port": controller_port}
         if secure:
-            chosen |= ports.choose_extra_ports(state, ("sasl_port", "ssl_port"))
+            chosen |= ports.choose_extra_ports(state, ("sasl_port", "ssl_port"),
+                                               taken=(port, controller_port))
         cluster_id = str(state.get("cluster_id") or _new_cluster_id())
         self.state_file.write_text(
             json.dumps({**chosen, "cluster_id": cluster_id, "secure": secure})

@@ -6,6 +6,7 @@ configured against it carry on; only a port taken by something else is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 
@@ -14,18 +15,23 @@ def choose_ports(state: dict[str, object]) -> tuple[int, int]:
     port, controller_port = state.get("port"), state.get("controller_port")
     if (
         isinstance(port, int) and isinstance(controller_port, int)
-        and port_free(port) and port_free(controller_port)
+        and port != controller_port and port_free(port) and port_free(controller_port)
     ):
         return port, controller_port
-    return free_port(), free_port()
+    port, controller_port = free_ports(2)
+    return port, controller_port
 
 
-def choose_extra_ports(state: dict[str, object], names: tuple[str, ...]) -> dict[str, int]:
-    """Keep the stored extra listener ports when free, else new ones."""
-    out = {}
+def choose_extra_ports(state: dict[str, object], names: tuple[str, ...],
+                       taken: tuple[int, ...] = ()) -> dict[str, int]:
+    """Keep the stored extra listener ports when free, else new ones; none of them is one of
+    ``taken`` (the cluster's other ports) or another's."""
+    out: dict[str, int] = {}
     for name in names:
         port = state.get(name)
-        out[name] = port if isinstance(port, int) and port_free(port) else free_port()
+        used = (*taken, *out.values())
+        out[name] = (port if isinstance(port, int) and port not in used and port_free(port)
+                     else free_ports(1, avoid=used)[0])
     return out
 
 
@@ -43,6 +49,19 @@ def port_free(port: int) -> bool:
 
 def free_port() -> int:
     """A loopback port the system reports free (it may be taken again before the broker binds)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int, avoid: tuple[int, ...] = ()) -> list[int]:
+    """``count`` distinct loopback ports the system reports free, none of ``avoid``: held open
+    together while chosen (one after another, the system gave the same port twice and a broker
+    refused to start with both listeners on it)."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        while len(ports) < count:
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            if port not in avoid and port not in ports:
+                ports.append(port)
+        return ports
