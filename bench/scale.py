@@ -286,21 +286,8 @@ def join(job: tools.Job, port1: int, partitions: list[TopicPartition], target_pr
         last = (assigned(port1), assigned(port2))
     result: dict[str, object] = {"join_to_both_assigned_s": round(time.monotonic() - started, 2),
                                  "assigned": list(last)}
-    writing = time.monotonic()
-    produce(source, partitions, 1, "j")
-    with_new = time.monotonic()  # (caught-up times count from the last record written)
-    produce_s = round(with_new - writing, 2)
-    src_ends = source_ends(source, partitions)
-    _, caught, seen = watch(target_probe, f"{job.topic}-", sum(src_ends.values()), with_new,
-                            timeout_s, processes)
-    tgt_ends = end_offsets(target_probe, partitions)
-    differ = [f"{t}[{p}] {e} vs {tgt_ends.get((t, p))}" for (t, p), e in src_ends.items()
-              if tgt_ends.get((t, p)) != e]
-    result |= {"join_new_records_caught_up_s": caught, "join_produce_s": produce_s,
-               "source_total": sum(src_ends.values()),
-               "target_total": seen, "partitions_differing": len(differ),
-               "differing_examples": differ[:5],
-               "verify": verify(source, target, str(job.pattern), args.no_verify)}
+    result |= one_more_record("join", "j", partitions, target_probe, job, timeout_s, processes)
+    result["verify"] = verify(source, target, str(job.pattern), args.no_verify)
     result["leave"] = leave(processes, port1, partitions, target_probe, job, timeout_s)
     return result
 
@@ -311,7 +298,7 @@ def leave(processes: list[subprocess.Popen[bytes]], port1: int,
     """The joiner leaves (SIGTERM: it drains, commits and leaves the group): time until the
     first process holds every partition again, then one more record per partition, and every
     partition's end offset compared exactly (a record copied twice makes the target longer)."""
-    n, source = len(partitions), job.source_bootstrap
+    n = len(partitions)
     say("the second kmirror leaves the group")
     started = time.monotonic()
     code = stop(processes.pop())
@@ -325,19 +312,30 @@ def leave(processes: list[subprocess.Popen[bytes]], port1: int,
         held = assigned(port1)
     out: dict[str, object] = {"exit_code": code,
                               "leave_to_all_assigned_s": round(time.monotonic() - started, 2)}
+    return out | one_more_record("leave", "l", partitions, target_probe, job, timeout_s,
+                                 processes)
+
+
+def one_more_record(step: str, tag: str, partitions: list[TopicPartition],
+                    target_probe: AdminClient, job: tools.Job, timeout_s: float,
+                    processes: list[subprocess.Popen[bytes]]) -> dict[str, object]:
+    """One more record in every partition; seconds from the last one written until the target
+    holds them all (``{step}_new_records_caught_up_s``), how long writing took, and every
+    partition's end offset compared exactly, source against target."""
+    source = job.source_bootstrap
     writing = time.monotonic()
-    produce(source, partitions, 1, "l")
-    with_new = time.monotonic()  # (caught-up times count from the last record written)
-    produce_s = round(with_new - writing, 2)
+    produce(source, partitions, 1, tag)
+    written = time.monotonic()
     src_ends = source_ends(source, partitions)
-    _, caught, seen = watch(target_probe, f"{job.topic}-", sum(src_ends.values()), with_new,
+    _, caught, seen = watch(target_probe, f"{job.topic}-", sum(src_ends.values()), written,
                             timeout_s, processes)
     tgt_ends = end_offsets(target_probe, partitions)
     differ = [f"{t}[{p}] {e} vs {tgt_ends.get((t, p))}" for (t, p), e in src_ends.items()
               if tgt_ends.get((t, p)) != e]
-    return out | {"leave_new_records_caught_up_s": caught, "leave_produce_s": produce_s,
-                  "source_total": sum(src_ends.values()), "target_total": seen,
-                  "partitions_differing": len(differ), "differing_examples": differ[:5]}
+    return {f"{step}_new_records_caught_up_s": caught,
+            f"{step}_produce_s": round(written - writing, 2),
+            "source_total": sum(src_ends.values()), "target_total": seen,
+            "partitions_differing": len(differ), "differing_examples": differ[:5]}
 
 
 def run_tool(name: str, partitions: list[TopicPartition], source: str, target: str,
