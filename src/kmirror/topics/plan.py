@@ -210,8 +210,9 @@ class TopicSync:
             if missing and existing_ok:
                 existing = self._target.topics()
                 for topic, needed in list(missing.items()):
-                    if existing.get(self._rename(topic), 0) >= needed:
-                        self._ready[self._rename(topic)] = existing[self._rename(topic)]
+                    name = self._rename(topic)
+                    if existing.get(name, 0) >= needed:
+                        self._ready[name] = existing[name]
                         del missing[topic]
             if not missing:
                 return []
