@@ -14,7 +14,7 @@ Pairs come from three places:
   that stretch; the next one starts from the new E.
 
 At most one sync per partition per ``FINE_SLOT_S`` seconds is written (compaction keeps one per
-slot anyway).
+slot anyway), except the last one of a partition let go or of a clean stop, written at once.
 """
 
 from __future__ import annotations
@@ -99,15 +99,20 @@ class SyncRecorder:
             self._pairs.pop(key, None)
             self._written.pop(key, None)
 
-    def sync(self) -> int:
-        """Verify checkpoint counts, write the pairs that are due; returns syncs written.
+    def sync(self, last_for: Iterable[Key] = ()) -> int:
+        """Verify checkpoint counts, write the pairs that are due, and the newest pair of each
+        partition in ``last_for`` due or not (partitions about to be let go, or all at a clean
+        stop: a group translated afterwards resumes exactly where their records ended, not
+        where they stood up to ``FINE_SLOT_S`` seconds earlier); returns syncs written.
         Call only when every record sent has been acknowledged."""
         self._verify_counts([k for k, c in self._counted.items() if c.written])
         now = self._clock()
+        closing = set(last_for)
         written = 0
         for key, (upstream, downstream, run_up, run_down) in list(self._pairs.items()):
             last = self._written.get(key)
-            if last is not None and (upstream <= last[0] or now - last[1] < FINE_SLOT_S):
+            if last is not None and (upstream <= last[0] or (
+                    now - last[1] < FINE_SLOT_S and key not in closing)):
                 continue
             self._write(OffsetSync(self.source_alias, key[0], key[1], upstream, downstream,
                                    self.target_topic(key[0]), run_up, run_down))

@@ -202,7 +202,7 @@ class MirrorStream:
         self.stats.rebalances += 1
         self.path.drop(keys)
         self.path.drain(DRAIN_TIMEOUT_S)
-        self._commit(keys)
+        self._commit(keys, last=True)
         self._let_go(keys)
         self.path.released(keys, lost=False)
 
@@ -360,10 +360,14 @@ class MirrorStream:
 
     # --- commits, reports, shutdown ----------------------------------------------------------
 
-    def _commit(self, keys: Iterable[Key] | None = None) -> None:
+    def _commit(self, keys: Iterable[Key] | None = None, last: bool = False) -> None:
         """Settle what the target acknowledged, then commit the group's offsets that moved,
-        except where nothing may be committed (mirror/partitions.py)."""
+        except where nothing may be committed (mirror/partitions.py). ``last``: these
+        partitions (default all) are let go next, drained: their offset syncs are written now."""
+        keys = None if keys is None else list(keys)
         self.path.settle(keys, COMMIT_FLUSH_TIMEOUT_S)
+        if last and self.syncs is not None:
+            self.syncs.sync(last_for=self.tracker.tracks if keys is None else keys)
         self.path.sync_positions()
         offsets = self.parts.committable(self.tracker.to_commit(keys))
         if offsets:
@@ -419,7 +423,7 @@ class MirrorStream:
                     self.check_failures()
                 except MirrorError as exc:
                     self.fail(str(exc))
-                self._commit()
+                self._commit(last=True)
                 self.reader.close()
                 if self._sync_writer is not None:
                     self._sync_writer.close()

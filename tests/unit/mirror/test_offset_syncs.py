@@ -201,6 +201,27 @@ def test_partitions_have_their_own_slots() -> None:
     assert written == [sync(5, 105), sync(7, 207, key=("orders", 1))]
 
 
+def test_the_last_pair_of_a_partition_let_go_is_written_within_the_slot() -> None:
+    # Given two partitions written at t, each with a newer pair 1 s later (not due yet)
+    clock = FakeClock()
+    syncs, written = recorder(FakeTarget(), clock)
+    other = ("orders", 1)
+    syncs.exact_pair(KEY, 4_999, 4_999, run=(0, 0))
+    syncs.exact_pair(other, 9, 209)
+    assert syncs.sync() == 2
+    clock.now_s += 1
+    syncs.exact_pair(KEY, 9_999, 10_000, run=(5_000, 5_001))  # (a transaction marker between)
+    syncs.exact_pair(other, 19, 219)
+    assert syncs.sync() == 0
+    # When the first is let go (revoked, or the mirror stops cleanly)
+    assert syncs.sync(last_for=[KEY]) == 1
+    # Then its newest pair is written at once (a group translated later resumes exactly where
+    # the records ended, not at 4,999 with 5,000 records to read again); the other waits
+    assert written[2:] == [sync(9_999, 10_000, run=(5_000, 5_001))]
+    # And a pair already written is not written again
+    assert syncs.sync(last_for=[KEY]) == 0
+
+
 # --------------------------------------------------------------------------- exact_pair
 
 
