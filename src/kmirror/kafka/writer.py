@@ -51,6 +51,7 @@ class AckSink(Protocol):
 METADATA_WAIT_S = 60.0
 LATENCY_SAMPLE_EVERY = 64  # one acknowledgement in 64 feeds the latency histogram
 MAX_LATENCY_SAMPLES = 2000
+STATISTICS_INTERVAL_MS = 30_000  # (the send retries counter moves this often)
 _NOT_YET_KNOWN = (KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC)
 
 
@@ -98,8 +99,11 @@ class TargetWriter:
         self.per_record_acks = per_record_acks
         config: dict[str, Any] = {
             **settings, "logger": client_logger(), "error_cb": self._on_error,
-            # librdkafka's statistics carry the retry count per broker (for the metrics).
-            "statistics.interval.ms": settings.get("statistics.interval.ms", "5000"),
+            # librdkafka's statistics carry the retry count per broker (for the metrics). They
+            # also describe every partition the producer knows: 8.6 MB at 10,000 partitions,
+            # every 5 s cost a producer 0.6 % of a core idle; every 30 s, 0.1 %.
+            "statistics.interval.ms": settings.get("statistics.interval.ms",
+                                                   str(STATISTICS_INTERVAL_MS)),
             "stats_cb": self._on_stats,
         }
         if not per_record_acks:

@@ -70,6 +70,9 @@ class TopicWatch:
         self.label, self.actions = label, actions
         self._next_check = 0.0
         self._turns = Turns()  # (mirror/turns.py)
+        # The assigned partitions by topic, as of the partitions' generation (grouped again
+        # only when the assignment changed, not every second)
+        self._grouped: tuple[int, dict[str, list[Key]]] = (-1, {})
         self._asked: _Check | None = None  # handed to the job, not yet applied
         self._ticket = 0
         self._job: Job | None = None
@@ -87,9 +90,7 @@ class TopicWatch:
         if now < self._next_check:
             return
         self._next_check = now + TOPIC_CHECK_S
-        by_topic: dict[str, list[Key]] = {}
-        for key in self.parts.assigned:
-            by_topic.setdefault(key[0], []).append(key)
+        by_topic = self._by_topic()
         if not by_topic:
             return
         # (all of them, or in turn: each topic of a stream holding 10,000 partitions every 10 s)
@@ -103,6 +104,15 @@ class TopicWatch:
             self._apply(asked)
         else:
             self._asked, self._ticket = asked, self._job.wake()
+
+    def _by_topic(self) -> dict[str, list[Key]]:
+        generation, by_topic = self._grouped
+        if generation != self.parts.generation:
+            by_topic = {}
+            for key in self.parts.assigned:
+                by_topic.setdefault(key[0], []).append(key)
+            self._grouped = (self.parts.generation, by_topic)
+        return by_topic
 
     def _ask(self, asked: _Check | None) -> None:
         """Compare the ids (on the job's thread when there is one)."""

@@ -24,7 +24,7 @@ from kmirror.kafka.writer import TargetWriter
 from kmirror.mirror.paths import batch as batch_module
 from kmirror.mirror.paths.acks import CheckpointAcks
 from kmirror.mirror.paths.batch import BatchPath
-from kmirror.mirror.paths.choice import IDLE_S, MIN_DWELL_S, Side
+from kmirror.mirror.paths.choice import IDLE_S, MIN_DWELL_S, PartitionChoice, Side
 from kmirror.mirror.paths.mixed import MixedPath
 from kmirror.mirror.paths.record import RecordPath
 from kmirror.mirror.paths.writer_pair import WriterPair
@@ -184,7 +184,7 @@ def test_small_batches_move_to_the_record_path_and_large_ones_back(tmp_path: Pat
 
 
 def test_an_idle_record_path_partition_waits_on_the_batch_path_until_records_come(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     h, path, wire, main, _ = _mixed(tmp_path)
     reader = h.reader
     end = _write(wire, reader, 0, per_batch=1, batches=40)
@@ -199,9 +199,14 @@ def test_an_idle_record_path_partition_waits_on_the_batch_path_until_records_com
     stats = StreamReport("source", 0)
     path.report_into(stats, False)
     assert stats.partition_paths == {("t", "batches", "idle"): 1}
-    # ... and stays there while idle, however long (no flapping)
+    # ... and stays there while idle, however long (no flapping), not even judged meanwhile
+    # (10,000 idle partitions judged every second cost a share of a core)
+    judged: list[Side] = []
+    wanted = PartitionChoice.wanted
+    monkeypatch.setattr(PartitionChoice, "wanted",
+                        lambda self, now: judged.append(wanted(self, now)) or judged[-1])
     now = _run(path, now, 3 * MIN_DWELL_S)
-    assert path.moves == {"to records": 1, "to batches": 1}
+    assert path.moves == {"to records": 1, "to batches": 1} and judged == []
     # A batch now and then: the batch path carries it, and it stays there (no move each time)
     for _ in range(2):
         end = _write(wire, reader, end, per_batch=1, batches=1)

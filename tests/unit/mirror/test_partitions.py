@@ -81,3 +81,22 @@ def test_vouch_remembers_the_highest_offset_seen_with_the_topic_id() -> None:
     parts.vouch(C, 5)  # not held: ignored
     part = parts.get(A)
     assert part is not None and part.vouched == 99 and parts.get(C) is None
+
+
+def test_stopped_refused_and_assigned_agree_as_partitions_come_and_go() -> None:
+    # Given one partition stopped by a refusal and one then refused by its lineage
+    parts = _parts(A, B, C)
+    parts.stop(A, "refused at 3")
+    parts.stop(B, "refused at 4")
+    parts.refuse([B], "re-created")
+    # Then each is counted once, where it now stands
+    assert parts.stopped == {A: "refused at 3", B: "re-created"}
+    assert sorted(parts.assigned) == [A, C] and len(parts) == 2
+    # When the group assigns them afresh (a later rebalance) they mirror again
+    parts.assign([A, B])
+    assert parts.stopped == {} and sorted(parts.assigned) == [A, B, C] and len(parts) == 3
+    assert parts.may_send(A) and parts.may_send(B)
+    # And partitions let go leave no trace
+    parts.stop(C, "refused at 9")
+    parts.let_go([C])
+    assert parts.stopped == {} and len(parts) == 2
