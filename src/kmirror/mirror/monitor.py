@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from kmirror.mirror.report import StreamReport
 from kmirror.observe.metrics import MirrorMetrics
@@ -62,6 +61,8 @@ class Monitor:
     errors: list[str] = field(default_factory=list)
     streams: dict[tuple[str, int], StreamState] = field(default_factory=dict)
     lag: dict[Slot, PartitionLag] = field(default_factory=dict)
+    # lag per (source, topic), summed from ``lag`` once per refresh, not at every status line
+    _lag_by_topic: dict[tuple[str, str], tuple[int, float]] | None = None
     empty_filters: list[str] = field(default_factory=list)
     target_problem: str | None = None
     loop_at: float = field(default_factory=time.monotonic)
@@ -174,6 +175,7 @@ class Monitor:
 
     def set_lag(self, source: str, lag: Mapping[Key, PartitionLag]) -> None:
         """Record the lag of a source's partitions (from end offsets and positions)."""
+        self._lag_by_topic = None
         for key, value in lag.items():
             self.lag[(source, key)] = value
             labels = (source, key[0], str(key[1]))
@@ -223,17 +225,15 @@ class Monitor:
                    ) -> list[TopicRow]:
         """Per-topic rates since ``previous`` (a copy of by_topic) plus lag and queue fill."""
         fill = max((s.queue_fill for s in self.streams.values()), default=0.0)
-        lag_by_topic: dict[tuple[str, str], list[Any]] = {}
-        for (source, (topic, _)), value in self.lag.items():
-            entry = lag_by_topic.setdefault((source, topic), [0, 0.0])
-            entry[0] += value.records
-            entry[1] = max(entry[1], value.seconds or 0.0)
+        if self._lag_by_topic is None:
+            self._lag_by_topic = _summed_by_topic(self.lag)
+        lag_by_topic = self._lag_by_topic
         rows = []
         paths = self._paths_by_topic()
         for key in sorted(set(self.by_topic) | set(lag_by_topic)):
             now_counts = self.by_topic.get(key, [0, 0])
             before = previous.get(key, [0, 0])
-            lag = lag_by_topic.get(key, [0, 0.0])
+            lag = lag_by_topic.get(key, (0, 0.0))
             rows.append(TopicRow(
                 source=key[0], topic=key[1],
                 records_per_s=(now_counts[0] - before[0]) / seconds,
@@ -242,6 +242,15 @@ class Monitor:
                 mirrored=now_counts[0], path=paths.get(key, ""),
             ))
         return rows
+
+
+def _summed_by_topic(lag: Mapping[Slot, PartitionLag]) -> dict[tuple[str, str], tuple[int, float]]:
+    """(source, topic) -> records behind and the largest lag in seconds of its partitions."""
+    out: dict[tuple[str, str], tuple[int, float]] = {}
+    for (source, (topic, _)), value in lag.items():
+        records, seconds = out.get((source, topic), (0, 0.0))
+        out[(source, topic)] = (records + value.records, max(seconds, value.seconds or 0.0))
+    return out
 
 
 def lag_of(

@@ -14,7 +14,8 @@ from kmirror.mirror.paths.choice import (
 )
 
 
-def _seen(per_batch: float, size: int = 100, unfit: int = 0, batches: int = 10) -> Seen:
+def _seen(per_batch: float, size: int = 100, unfit: int = 0, batches: int = 20) -> Seen:
+    """A look at ``batches`` batches (20 by default: small ones come in numbers)."""
     return Seen(batches, int(per_batch * batches), size * batches, unfit,
                 "compacted" if unfit else "")
 
@@ -83,10 +84,30 @@ def test_after_a_move_it_waits_the_dwell_and_a_moving_average_before_moving_back
 
 def test_batches_that_cannot_go_whole_send_a_partition_to_the_records() -> None:
     choice = PartitionChoice(Side.BATCHES, since=0.0)
-    choice.saw(_seen(100, unfit=8))
+    choice.saw(_seen(100, unfit=16))
     assert choice.wanted(0.0) is Side.RECORDS
     choice.moved(Side.RECORDS, 0.0)
     assert choice.reason() == "compacted"
     # An empty look changes nothing
     choice.saw(Seen(0, 0, 0))
     assert choice.unfit_share == 0.8
+
+
+def test_a_trickle_of_small_batches_stays_whole() -> None:
+    # Given looks that hold fewer records in all than one batch worth sending whole
+    assert BATCHES_FROM == 16
+    lone = PartitionChoice(Side.BATCHES, since=0.0)
+    lone.saw(_seen(1, batches=1))  # one record now and then
+    few = PartitionChoice(Side.BATCHES, since=0.0)
+    few.saw(_seen(1, batches=15))
+    # Then the first look keeps them on the batch path, and so do later ones after the dwell
+    assert lone.wanted(0.0) is Side.BATCHES and few.wanted(0.0) is Side.BATCHES
+    lone.saw(_seen(1, batches=1))
+    assert lone.wanted(MIN_DWELL_S + 1) is Side.BATCHES
+    # When small batches come in numbers (16 records in one look), they go record by record
+    few.saw(_seen(1, batches=16))
+    assert few.wanted(MIN_DWELL_S + 1) is Side.RECORDS
+    # And a trickle never moves a partition already on the records (going idle does)
+    on_records = PartitionChoice(Side.RECORDS, since=0.0, judged=True)
+    on_records.saw(_seen(1, batches=2))
+    assert on_records.wanted(MIN_DWELL_S + 1) is Side.RECORDS

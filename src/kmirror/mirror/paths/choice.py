@@ -19,6 +19,13 @@ partition goes"): batches whole reach 0.11x the record path's rate at one record
   most of a core on the record path), and it stays there until batches are seen twice within
   ``IDLE_S``, which then decide as always (so a partition written now and then does not flap).
 
+Small batches move a partition to the records only when they come in numbers: a look that holds
+fewer than ``BATCHES_FROM`` records in all (a trickle: one record now and then) leaves it on the
+batch path, whose cost per batch (~33 µs) is nothing at that rate, where the move costs a seek
+of the consumer and, once it is idle again, a move back (5,000 partitions handed over with one
+new record each took 34 s to copy that way, and a look at a lone one-record batch sent one
+partition of the 8-partition benchmark to the records for its whole run).
+
 The first look decides at once, before any batch is sent (a partition starts on the batch
 path), and it has no side to keep yet: in between the thresholds it takes the side of the
 crossover, ``FIRST_LOOK_FROM`` records per batch (where the two rates meet, between 0.70x at 8
@@ -77,6 +84,7 @@ class PartitionChoice:
     judged: bool = False  # a look decided once already (later moves wait MIN_DWELL_S)
     idle: bool = False  # on the batch path for being idle: stays until busy again (``woke``)
     woke_at: float | None = None  # when batches were last seen while idle
+    trickle: bool = False  # the last look held fewer than BATCHES_FROM records in all
 
     def saw(self, seen: Seen) -> None:
         """Fold one look into the moving averages (the first look counts whole)."""
@@ -87,6 +95,7 @@ class PartitionChoice:
         unfit = seen.unfit / seen.batches
         if seen.unfit_reason:
             self.unfit_reason = seen.unfit_reason
+        self.trickle = seen.records < BATCHES_FROM
         if self.records_per_batch is None:
             self.records_per_batch, self.bytes_per_batch, self.unfit_share = records, size, unfit
             return
@@ -117,6 +126,8 @@ class PartitionChoice:
             return Side.RECORDS
         if self.bytes_per_batch >= BYTES_ENOUGH:
             return Side.BATCHES
+        if self.trickle:  # (see the module docstring)
+            return Side.BATCHES if first else self.side
         if first:
             return Side.BATCHES if per_batch >= FIRST_LOOK_FROM else Side.RECORDS
         if per_batch >= BATCHES_FROM:
