@@ -57,6 +57,7 @@ class Monitor:
     bytes: int = 0
     by_topic: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     positions: dict[Slot, int] = field(default_factory=dict)
+    _holders: dict[Slot, int] = field(default_factory=dict)  # the stream that told a position
     stopped: set[Slot] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     streams: dict[tuple[str, int], StreamState] = field(default_factory=dict)
@@ -108,8 +109,18 @@ class Monitor:
             now, report.assigned, report.queue_fill, report.in_flight
         )
         with self._lock:
+            holders = self._holders
+            for key in report.released:
+                # Let go (a rebalance): its position is no longer this process's to tell (the
+                # lag refresh reads the group's committed offset instead), unless another of
+                # its streams took it meanwhile.
+                slot = (source, key)
+                if holders.get(slot) == report.stream:
+                    del holders[slot]
+                    self.positions.pop(slot, None)
             for key, position in report.positions.items():
                 slot = (source, key)
+                holders[slot] = report.stream
                 if position > self.positions.get(slot, -1):
                     self.positions[slot] = position
         for key in report.stopped_keys:

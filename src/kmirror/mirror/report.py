@@ -23,6 +23,7 @@ class StreamReport:
     backpressure_pauses: int = 0
     # acknowledged positions that moved since the last report
     positions: dict[Key, int] = field(default_factory=dict)
+    released: list[Key] = field(default_factory=list)  # let go since the last report
     assigned: int = 0
     in_flight: int = 0
     queue_fill: float = 0.0

@@ -214,6 +214,10 @@ class MirrorStream:
 
     def _let_go(self, keys: Iterable[Key]) -> None:
         keys = list(keys)
+        # (their positions are another member's to tell now)
+        self.stats.released.extend(k for k in keys if self.parts.get(k) is not None)
+        for key in keys:
+            self._reported_positions.pop(key, None)
         self.tracker.forget(keys)
         self.parts.let_go(keys)
         if self.syncs is not None:
@@ -390,6 +394,7 @@ class MirrorStream:
             rebalances=stats.rebalances,
             backpressure_pauses=stats.backpressure_pauses,
             positions=self._new_positions(),
+            released=stats.released,
             assigned=len(self.parts),
             in_flight=self.writer.queued(),
             queue_fill=self.writer.queue_fill(),

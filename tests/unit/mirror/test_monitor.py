@@ -72,6 +72,27 @@ def test_positions_only_move_forward(printed: list[str]) -> None:
     assert monitor.positions_of("west") == {}
 
 
+def test_a_partition_let_go_has_no_position_here_until_a_stream_holds_it_again(
+        printed: list[str]) -> None:
+    # Given positions told by stream 0 (one partition) and stream 1 (another)
+    monitor = Monitor()
+    a, b = ("orders", 0), ("orders", 1)
+    monitor.take(StreamReport("east", 0, positions={a: 10}), printed.append)
+    monitor.take(StreamReport("east", 1, positions={b: 5}), printed.append)
+    # When a rebalance takes the first away from this process: it is another member's to tell
+    # (the lag refresh reads the group's committed offset for it, not a stale 10)
+    monitor.take(StreamReport("east", 0, released=[a]), printed.append)
+    assert monitor.positions_of("east") == {b: 5}
+    # And when stream 0 takes the second from stream 1, stream 1 letting go later does not
+    # drop what stream 0 told since
+    monitor.take(StreamReport("east", 0, positions={b: 6}), printed.append)
+    monitor.take(StreamReport("east", 1, released=[b]), printed.append)
+    assert monitor.positions_of("east") == {b: 6}
+    # And a partition back tells its position again, whatever it was before
+    monitor.take(StreamReport("east", 1, positions={a: 3}), printed.append)
+    assert monitor.positions_of("east") == {a: 3, b: 6}
+
+
 def test_stopped_partitions_and_errors_are_kept_and_printed_once(printed: list[str]) -> None:
     monitor = Monitor()
     report = StreamReport("east", 0, stopped_partitions=["target refused orders-0 at 5: x"],

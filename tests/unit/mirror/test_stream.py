@@ -123,6 +123,10 @@ def test_a_revocation_drains_commits_and_drops_what_waits(tmp_path: Path) -> Non
         h.turn()
     assert [o for o, _ in writer.written[A0]] == [0, 1, 2]
     assert [o for o, _ in writer.written[A1]] == [0, 1, 2, 3]
+    # And the supervisor is told it was let go (its lag is another member's to tell now)
+    h.stream.report()
+    released = [k for r in h.reports for k in r.released]
+    assert released == [A0] and A0 not in h.reports[-1].positions
 
 
 def test_a_consumer_error_after_records_waits_for_them(tmp_path: Path) -> None:

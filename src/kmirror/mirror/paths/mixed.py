@@ -29,7 +29,14 @@ from kmirror.mirror.partitions import Key
 from kmirror.mirror.paths import Loop
 from kmirror.mirror.paths.acks import CheckpointAcks
 from kmirror.mirror.paths.batch import LOOK_BACK, BatchPath
-from kmirror.mirror.paths.choice import IDLE_S, LOOK_INTERVAL_S, PartitionChoice, Seen, Side
+from kmirror.mirror.paths.choice import (
+    IDLE_S,
+    LOOK_INTERVAL_S,
+    MIN_DWELL_S,
+    PartitionChoice,
+    Seen,
+    Side,
+)
 from kmirror.mirror.paths.record import POLL_TIMEOUT_S, RecordPath
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.tracker import PartitionTrack
@@ -58,9 +65,9 @@ class MixedPath:
         cannot forward whole through a writer of its own (per-record acknowledgements)."""
         self.loop, self.record, self.checkpoint, self.batch = loop, record, checkpoint, batch
         self.choices: dict[Key, PartitionChoice] = {}
-        # The choices judged every second: all but those resting on the batch path for being
-        # idle, whose side stays until batches are seen (10,000 idle partitions judged every
-        # second for nothing cost about 1 % of a core).
+        # The choices judged every second: all but those resting on the batch path, judged
+        # already on what was seen of them, until batches are seen again (10,000 idle
+        # partitions judged every second for nothing cost about 1 % of a core).
         self._awake: dict[Key, PartitionChoice] = {}
         self._to_records: set[Key] = set()  # leaving the batch path
         self._to_batches: dict[Key, float] = {}  # leaving the record path, since when
@@ -95,9 +102,10 @@ class MixedPath:
             return
         self._paths = None
         first = not choice.judged
-        if choice.idle and seen.batches:
-            choice.woke(self._now)
+        if seen.batches:
             self._awake[key] = choice
+            if choice.idle:
+                choice.woke(self._now)
         choice.saw(seen)
         if first and self.loop.parts.may_send(key):  # (before any of these batches is sent)
             self._judge_one(key, choice, time.monotonic())
@@ -233,9 +241,6 @@ class MixedPath:
         may_send, tracks = self.loop.parts.may_send, self.loop.tracker.tracks
         resting = []
         for key, choice in self._awake.items():
-            if choice.idle and choice.side is Side.BATCHES and key not in self._to_records:
-                resting.append(key)  # (a lone batch seen: it stays idle, see choice.woke)
-                continue
             if not may_send(key):
                 continue
             if choice.side is Side.RECORDS and key not in self._to_batches:
@@ -249,6 +254,10 @@ class MixedPath:
                     self._move(key, choice, Side.BATCHES, now)
                     continue
             self._judge_one(key, choice, now)
+            if (choice.side is Side.BATCHES and key not in self._to_records and (
+                    choice.idle or choice.records_per_batch is None
+                    or now - choice.since >= MIN_DWELL_S)):
+                resting.append(key)  # (its side is final for what was seen of it)
         for key in resting:
             del self._awake[key]
 
