@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kmirror.config.settings import MirrorSettings
 from kmirror.observe.view import TopicRow
-from kmirror.topics.plan import TopicAction
+from kmirror.topics.plan import LISTED_TOPICS, MORE, TopicAction
+
+_ACTION_WORDS = {"create": "to create", "add-partitions": "to grow", "ok": "existing"}
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,15 @@ def plan_lines(settings: MirrorSettings, sources: Sequence[PlannedSource],
     ]
     for source in sources:
         path = path_words(settings, source.alias)
-        for action in source.actions:
+        shown, counted = _shown_actions(source.actions, dry_run)
+        for action in shown:
             lines.append(f"  {source.alias} -> target: {action.describe()}; path: {path}")
+        if counted:
+            kinds = Counter(_ACTION_WORDS.get(a.action, a.action) for a in counted)
+            lines.append(
+                f"  {source.alias} -> target: {len(counted)} more topic(s), "
+                + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+                + f"; path: {path} (`kmirror run --dry-run` lists each topic)")
         for refusal in source.refused:
             lines.append(f"  {source.alias} -> target: {refusal.target_topic}: not mirrored "
                          f"({refusal.reason})"
@@ -70,6 +80,27 @@ def plan_lines(settings: MirrorSettings, sources: Sequence[PlannedSource],
             )
     lines.extend(f"warning: {warning}" for warning in settings.warnings)
     return lines
+
+
+def _shown_actions(actions: Sequence[TopicAction], dry_run: bool
+                   ) -> tuple[list[TopicAction], list[TopicAction]]:
+    """The actions listed one per line, and those only counted: a dry run lists them all; a
+    run lists every one that needs attention (settings that differ, extra target partitions)
+    and the first ``LISTED_TOPICS`` others (1,000 topics made 1,000 lines)."""
+    if dry_run or len(actions) <= LISTED_TOPICS:
+        return list(actions), []
+    shown: list[TopicAction] = []
+    counted: list[TopicAction] = []
+    plain = 0
+    for action in actions:
+        if action.conflicts or action.action == MORE:
+            shown.append(action)
+        elif plain < LISTED_TOPICS:
+            shown.append(action)
+            plain += 1
+        else:
+            counted.append(action)
+    return shown, counted
 
 
 def path_words(settings: MirrorSettings, alias: str) -> str:

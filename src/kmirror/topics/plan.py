@@ -33,6 +33,7 @@ PROPAGATION_GRACE_S = 120.0
 _clock = time.monotonic
 
 CREATE, GROW, OK, MORE = "create", "add-partitions", "ok", "target-has-more"
+LISTED_TOPICS = 20  # more topics than this are counted in one line, not listed one per line
 CONFLICT = "conflict"  # the target topic exists, but its settings differ from the source's
 
 
@@ -102,6 +103,18 @@ class TopicAction:
                 f"source {self.source_partitions}; the extra ones stay empty"
             )
         return f"{self.target_topic}: exists, {self.source_partitions} partitions"
+
+
+def _log_done(verb: str, actions: list[TopicAction]) -> None:
+    """One line per target topic created or grown, or one line for many (each at debug)."""
+    if len(actions) <= LISTED_TOPICS:
+        for action in actions:
+            _log.info("%s target topic %s", verb, action.describe())
+        return
+    for action in actions:
+        _log.debug("%s target topic %s", verb, action.describe())
+    names = ", ".join(a.target_topic for a in actions[:3])
+    _log.info("%s %d target topics (%s, ...; --verbose lists each)", verb, len(actions), names)
 
 
 def mirrored_configs(configs: Mapping[str, str]) -> dict[str, str]:
@@ -256,18 +269,21 @@ class TopicSync:
         created = self._target.create_topics(create, self._replication_factor) if create else {}
         grown = self._target.grow_topics(grow) if grow else {}
         failures = [f for f in (*created.values(), *grown.values()) if isinstance(f, Exception)]
+        done: dict[str, list[TopicAction]] = {"created": [], "grew": []}
         for action in actions:
             topic = action.target_topic
             outcome = created[topic] if topic in created else grown.get(topic)
             if isinstance(outcome, Exception):
                 continue
             if outcome is True:
-                _log.info("created target topic %s", action.describe())
+                done["created"].append(action)
                 self._created_at[topic] = _clock()
             elif topic in grown:
-                _log.info("grew target topic %s", action.describe())
+                done["grew"].append(action)
             elif action.action in (MORE, CONFLICT) or action.conflicts:
                 _log.warning("%s", action.describe())
             self._ready[topic] = max(action.source_partitions, action.target_partitions)
+        for verb, these in done.items():
+            _log_done(verb, these)
         if failures:
             raise failures[0]

@@ -17,7 +17,7 @@ from kmirror.observe.status import (
     summary_line,
 )
 from kmirror.observe.view import TopicRow
-from kmirror.topics.plan import CREATE, TopicAction
+from kmirror.topics.plan import CREATE, MORE, OK, TopicAction
 
 _REFUSED = Refusal("users", "users", "source-recreated", "users was created again")
 
@@ -43,6 +43,32 @@ def test_the_plan_names_each_source_its_actions_refusals_and_idle_streams(
     # A dry run printed no error line before: the refusal says why itself.
     assert plan_lines(settings, [_source()], dry_run=True)[2] == (
         "  east -> target: users: not mirrored (source-recreated): users was created again")
+
+
+def test_a_plan_of_many_topics_lists_the_first_and_those_that_need_attention(
+    tmp_path: Path,
+) -> None:
+    # Given 1,000 topics: 990 to create, 8 existing, and two whose target differs
+    settings = settings_for(tmp_path, "east")
+    actions = [TopicAction(f"t{i:04d}", f"t{i:04d}", 10, 0, CREATE) for i in range(990)]
+    actions += [TopicAction(f"u{i}", f"u{i}", 10, 10, OK) for i in range(8)]
+    actions += [TopicAction("v0", "v0", 10, 12, MORE),
+                TopicAction("v1", "v1", 10, 10, OK, conflicts={"cleanup.policy": ("compact",
+                                                                                 "delete")})]
+    source = PlannedSource("east", "east:9092", "g", {a.source_topic: 10 for a in actions},
+                           actions, (), ())
+    # When a run prints its plan
+    lines = plan_lines(settings, [source], dry_run=False)
+    # Then the first 20 topics have a line each, then both that need attention, then a count
+    topics = lines[1:]
+    assert [line.split(": ")[1] for line in topics[:20]] == [f"t{i:04d}" for i in range(20)]
+    assert topics[20].startswith("  east -> target: v0: target has 12 partitions")
+    assert "settings differ: cleanup.policy" in topics[21]
+    assert topics[22:] == [
+        "  east -> target: 978 more topic(s), 8 existing, 970 to create; path: batches whole "
+        "or records, per partition (`kmirror run --dry-run` lists each topic)"]
+    # And a dry run lists every topic
+    assert len(plan_lines(settings, [source], dry_run=True)) == 1 + 1000
 
 
 def test_the_dry_run_json_holds_the_plan_and_the_messages(tmp_path: Path) -> None:

@@ -367,6 +367,28 @@ def test_ensure_creates_several_topics_in_one_go() -> None:
     assert len(source.describe_calls) == 1 and target.topics_calls == 1
 
 
+def test_many_topics_created_are_told_in_one_line_and_a_few_one_per_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given 25 topics to create, then 2 more
+    names = [f"t{i:02d}" for i in range(27)]
+    source = FakeSource(*(Topic(n, 1) for n in names))
+    sync = TopicSync(source, FakeTarget({}))
+    caplog.set_level(logging.DEBUG, logger="kmirror")
+    sync.ensure({n: 1 for n in names[:25]})
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    # Then one line counts the many (each is listed at debug, for --verbose)
+    assert info == ["created 25 target topics (t00, t01, t02, ...; --verbose lists each)"]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert sum(m.startswith("created target topic t") for m in debug) == 25
+    # And a few are listed one per line
+    caplog.clear()
+    sync.ensure({n: 1 for n in names})
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+        "created target topic t25: create, 1 partitions",
+        "created target topic t26: create, 1 partitions"]
+
+
 def test_ensure_tolerates_a_topic_created_meanwhile() -> None:
     # Given a target that says the topic already exists when asked to create it (a race with
     # another stream or mirror)
