@@ -64,15 +64,21 @@ class SyncRecorder:
         # partitions looked at for nothing at each commit cost a share of a core)
         self._unwritten: set[Key] = set()
 
-    def assigned(self, keys: Iterable[Key]) -> None:
+    def assigned(self, keys: Iterable[Key], ends: Mapping[Key, int] | None = None) -> None:
         """New partitions: read their target end offsets before anything is sent for them,
         so that the first stretch written can be verified too (theirs only: a partition
         whose target is not ready yet has none, and asking for thousands of those at every
-        move and sync held a 10,000-partition stream's loop for seconds)."""
+        move and sync held a 10,000-partition stream's loop for seconds). ``ends``: those
+        end offsets read just now, by source partition (the others have no baseline yet: they
+        get one with their first stretch)."""
         keys = list(keys)
         for key in keys:
             self._counted[key] = _Counted()
-        self._verify_counts(keys)
+        if ends is None:
+            self._verify_counts(keys)
+            return
+        for key in keys:
+            self._counted[key].baseline = ends.get(key)
 
     def checkpointed(self, key: Key, records: int, first_upstream: int,
                      last_upstream: int) -> None:

@@ -20,7 +20,7 @@ after the job finished.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from kmirror.errors import KmirrorError
@@ -35,8 +35,9 @@ ADMIT_TIMEOUT_S = 3.0  # at assignment (inside the group callback: short; the jo
 CHECK_TIMEOUT_S = 10.0
 WAIT_WARN_S = 60.0  # partitions waiting this long are named in a warning, once a minute
 
-# Which of these target partitions answer (their leader hosts them), within the timeout.
-Answering = Callable[[list[Key], float], Collection[Key]]
+# The end offsets of those of these target partitions that answer (their leader hosts them),
+# within the timeout.
+Answering = Callable[[list[Key], float], Mapping[Key, int]]
 
 
 class GateActions(Protocol):
@@ -63,6 +64,9 @@ class TargetGate:
         self._turns = Turns()
         self._asked: list[Key] | None = None  # handed to the job, not yet applied
         self._answer: Collection[Key] = ()
+        # The end offsets of the target partitions of the last partitions admitted that answered
+        # (by source partition): the offset syncs' first baselines, not read a second time.
+        self.admitted_ends: Mapping[Key, int] = {}
         self._ticket = 0
         self._job: Job | None = None
         if jobs is not None:
@@ -74,6 +78,7 @@ class TargetGate:
         if not keys:
             return []
         answering = self._ask(keys, ADMIT_TIMEOUT_S)
+        self.admitted_ends = answering
         waiting = [k for k in keys if k not in answering]
         if waiting:
             self.parts.hold(waiting)
@@ -131,15 +136,16 @@ class TargetGate:
         self._answer = ()
         self._answer = self._ask(self._asked, CHECK_TIMEOUT_S)
 
-    def _ask(self, keys: list[Key], timeout_s: float) -> set[Key]:
-        """The source partitions among ``keys`` whose target partitions answer."""
+    def _ask(self, keys: list[Key], timeout_s: float) -> dict[Key, int]:
+        """The source partitions among ``keys`` whose target partitions answer, with the
+        target partitions' end offsets."""
         by_target = {self._target_key(k): k for k in keys}
         try:
             answering = self._answering(list(by_target), timeout_s)
         except KmirrorError as exc:  # (the target does not answer: asked again soon)
             _log.debug("target partitions not asked: %s", exc)
-            return set()
-        return {by_target[t] for t in answering if t in by_target}
+            return {}
+        return {by_target[t]: end for t, end in answering.items() if t in by_target}
 
     def _apply(self, asked: list[Key], answering: Collection[Key]) -> None:
         ready = self.parts.release([k for k in asked if k in answering])

@@ -363,3 +363,22 @@ def test_a_sync_asks_only_for_partitions_written_since_the_last_read() -> None:
     assert target.reads[1:] == [[TARGET_KEY]] and written == [sync(4, 504, run=(0, 500))]
     syncs.assigned([("orders", 2)])
     assert target.reads[2:] == [[("east.orders", 2)]]
+
+
+def test_end_offsets_read_at_assignment_are_the_baselines_without_a_second_read() -> None:
+    # Given two partitions assigned with the end offset of one's target read just before
+    # (the target gate's answer); the other's target did not answer
+    other, other_target = ("orders", 1), ("east.orders", 1)
+    target = FakeTarget({TARGET_KEY: 500, other_target: 700})
+    syncs, written = recorder(target)
+    syncs.assigned([KEY, other], ends={KEY: 500})
+    # Then the target is not asked again
+    assert target.reads == []
+    # And a stretch of the first is verified from that baseline; the other's first stretch
+    # only gives it its baseline (nothing is claimed without one)
+    syncs.checkpointed(KEY, 10, 0, 9)
+    syncs.checkpointed(other, 10, 0, 9)
+    target.grow(TARGET_KEY, 10)
+    target.grow(other_target, 10)
+    syncs.sync()
+    assert written == [sync(9, 509, run=(0, 500))]

@@ -27,11 +27,11 @@ class Target:
         self.asked: list[list[Key]] = []
         self.down = False
 
-    def answering(self, keys: list[Key], timeout_s: float) -> list[Key]:
+    def answering(self, keys: list[Key], timeout_s: float) -> dict[Key, int]:
         self.asked.append(sorted(keys))
         if self.down:
             raise MirrorError("target cluster: does not answer")
-        return [k for k in keys if k in self.led]
+        return {k: 0 for k in keys if k in self.led}
 
 
 class Actions:
