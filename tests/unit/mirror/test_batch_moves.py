@@ -88,6 +88,25 @@ def test_a_partition_that_comes_back_goes_on_with_its_sequence() -> None:
     assert _commit_offset(stream) == 112
 
 
+def test_a_partition_a_rebalance_hands_back_goes_on_with_its_sequence() -> None:
+    # Given a partition whose first batch (3 records: sequences 0-2) the target acknowledged
+    stream, target, _ = _stream()
+    _fetch(stream, data(100, 3))
+    _send_all(stream)
+    target.answer(base_offset=0)
+    # When a rebalance takes it away (another member copies 103..109 meanwhile) and hands it
+    # back to this stream, whose producer id is the same
+    stream.let_go([KEY])
+    stream.loop.tracker.track(*KEY).passed(109)
+    stream.assigned([KEY])
+    _fetch(stream, data(110, 2))
+    _send_all(stream)
+    # Then its next batch goes on from sequence 3 (from 0 the target answers
+    # OUT_OF_ORDER_SEQUENCE_NUMBER and a new producer id is needed)
+    assert _sequence(target.answer(base_offset=10)) == 3
+    assert _commit_offset(stream) == 112
+
+
 def test_a_leaving_partition_ignores_fetch_answers_and_is_not_fetched() -> None:
     stream, _, _ = _stream()
     stream.leave(KEY)

@@ -173,7 +173,8 @@ class BatchPath:
         first_fetch = (min(LOOK_BYTES, self.partition_max_bytes) if self.observe is not None
                        else self.partition_max_bytes)
         for key in keys:
-            self.batch_parts[key] = BatchPartition(key, starts[key], fetch_max_bytes=first_fetch)
+            self.batch_parts[key] = BatchPartition(key, starts[key], fetch_max_bytes=first_fetch,
+                                                   next_sequence=self.sender.next_sequence(key))
             tracker.track(*key).consumed(starts[key] - 1)
         self._src_stale = self.sender.stale = True
 
@@ -187,7 +188,9 @@ class BatchPath:
     def let_go(self, keys: list[Key]) -> None:
         """Forget the fetch state and offset pairs of these partitions."""
         for key in keys:
-            self.batch_parts.pop(key, None)
+            part = self.batch_parts.pop(key, None)
+            if part is not None:
+                self.sender.let_go(part)
             self.looks.pop(key, None)
         self._parked.difference_update(keys)
         self.sender.offset_map.forget(keys)
@@ -225,6 +228,7 @@ class BatchPath:
         part = self.batch_parts.get(key)
         if part is None:
             self.batch_parts[key] = BatchPartition(key, position,
+                                                   next_sequence=self.sender.next_sequence(key),
                                                    fetch_max_bytes=self.partition_max_bytes)
         else:  # (parked: it keeps its sequence)
             assert key in self._parked and self.left(key)

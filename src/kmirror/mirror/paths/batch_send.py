@@ -57,6 +57,10 @@ class BatchSender:
         self.stale = True  # the target leaders need a metadata refresh
         self._producer: tuple[int, int] | None = None
         self.new_producer_id = False
+        # The next sequence of partitions let go, for this producer id: one handed back later
+        # goes on from there (from 0, the target answered OUT_OF_ORDER_SEQUENCE_NUMBER to each
+        # partition a rebalance handed back, and the path took a new producer id every time).
+        self._let_go_sequences: dict[Key, int] = {}
         self._requests = 0
 
     def start(self) -> None:
@@ -264,8 +268,17 @@ class BatchSender:
     def _renew_producer_id(self) -> None:
         self._producer = self.dst.init_producer_id()
         self.new_producer_id = False
+        self._let_go_sequences.clear()
         for part in self.batch_parts.values():
             part.next_sequence = 0
+
+    def let_go(self, part: BatchPartition) -> None:
+        """``part`` is no longer ours: remember where its sequence stands."""
+        self._let_go_sequences[part.key] = part.next_sequence
+
+    def next_sequence(self, key: Key) -> int:
+        """The next sequence of a partition taken (again) by this producer id."""
+        return self._let_go_sequences.pop(key, 0)
 
     def _refused(self, part: BatchPartition, item: BatchItem, code: KafkaCode,
                  message: str | None) -> None:
