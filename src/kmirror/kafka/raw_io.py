@@ -45,6 +45,9 @@ _log = logging.getLogger("kmirror.raw_io")
 Key = tuple[str, int]
 
 READ_COMMITTED = 1
+# (debug log) incremental fetches changing this many partitions, answers this late past the wait
+_LOGGED_CHANGES = 100
+_SLOW_ANSWER_S = 5.0
 
 
 @dataclass
@@ -218,7 +221,18 @@ class RawCluster:
                 for topic, parts in _by_topic(dict.fromkeys(asked.forget, None))],
         }
 
+        if len(asked.send) + len(asked.forget) >= _LOGGED_CHANGES and not asked.full:
+            _log.debug("%s: fetch session %d epoch %d with broker %d: %d partitions added or "
+                       "moved, %d forgotten, wait up to %d ms", self.label, asked.session_id,
+                       asked.epoch, node_id, len(asked.send), len(asked.forget), max_wait_ms)
+        sent_at = time.monotonic()
+
         def done(response: Any, error: WireError | None) -> None:
+            took = time.monotonic() - sent_at
+            if took > max_wait_ms / 1000 + _SLOW_ANSWER_S:
+                _log.debug("%s: fetch (session %d epoch %d, %d partitions named) answered "
+                           "after %.1f s: %s", self.label, asked.session_id, asked.epoch,
+                           len(asked.send), took, error or "ok")
             if error is None and response.error_code in SESSION_ERRORS and fetch_session:
                 _log.debug("%s: fetch session with broker %d ended (%s): fetching in full",
                            self.label, node_id, KafkaCode.of(response.error_code).name)
