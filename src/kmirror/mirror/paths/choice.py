@@ -23,8 +23,8 @@ Small batches move a partition to the records only when they come in numbers: a 
 fewer than ``BATCHES_FROM`` records in all (a trickle: one record now and then) leaves it on the
 batch path, whose cost per batch (~33 µs) is nothing at that rate, where the move costs a seek
 of the consumer and, once it is idle again, a move back (5,000 partitions handed over with one
-new record each took 34 s to copy that way, and a look at a lone one-record batch sent one
-partition of the 8-partition benchmark to the records for its whole run).
+new record each all moved to the records and back, and a look at a lone one-record batch sent
+one partition of the 8-partition benchmark to the records for its whole run).
 
 The first look decides at once, before any batch is sent (a partition starts on the batch
 path), and it has no side to keep yet: in between the thresholds it takes the side of the
