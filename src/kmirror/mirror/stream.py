@@ -105,10 +105,9 @@ class MirrorStream:
         self._jobs = clients.jobs
         self.topic_watch = TopicWatch(self.lineage, self.parts, self.tracker, self.label, self,
                                       clients.jobs)
-        self.gate = TargetGate(clients.answering or _all_answer, self.parts,
+        self.gate = TargetGate(clients.answering, self.parts,
                                lambda key: (self.target_topic(key[0]), key[1]), self,
                                clients.jobs)
-        self._gated = clients.answering is not None  # (the gate reads real end offsets)
         self._new_sources: set[str] = set()  # topics re-created since their lineage: start over
         self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
         self._phases = Phases()  # how long the last assignment's steps took (logged)
@@ -189,7 +188,7 @@ class MirrorStream:
         if self.syncs is not None and not self.writer.per_record_acks:
             # (baselines for checkpoint counts, only they need them: the end offsets the gate
             # just read; 10,000 partitions read a second time held the assignment ~1 s)
-            self.syncs.assigned(keys, self.gate.admitted_ends if self._gated else None)
+            self.syncs.assigned(keys, self.gate.admitted_ends)
             phases.done("offset syncs")
         self.stats.rebalances += 1
         self.path.assigned(keys)
@@ -442,12 +441,6 @@ class MirrorStream:
                 self._jobs.stop()
             self.path.close()
         return 1 if self._error else 0
-
-
-def _all_answer(keys: list[Key], _timeout_s: float) -> dict[Key, int]:
-    """Every target partition is ready (a stream without a gate: unit tests' fakes; the
-    end offsets are made up: the offset syncs read their own)."""
-    return dict.fromkeys(keys, 0)
 
 
 class Phases:

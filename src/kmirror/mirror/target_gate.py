@@ -51,10 +51,11 @@ class GateActions(Protocol):
 class TargetGate:
     """Holds partitions until their target partitions answer (see the module docstring)."""
 
-    def __init__(self, answering: Answering, parts: Partitions,
+    def __init__(self, answering: Answering | None, parts: Partitions,
                  target_key: Callable[[Key], Key], actions: GateActions,
                  jobs: Scheduler | None = None) -> None:
-        """``answering`` is asked with target keys; ``target_key`` maps a source partition to
+        """``answering`` is asked with target keys (None: every target partition is taken as
+        ready, nothing is read: unit tests' fakes); ``target_key`` maps a source partition to
         its target partition; ``jobs``: ask on a job of this scheduler (None: inline)."""
         self._answering, self.parts = answering, parts
         self._target_key, self.actions = target_key, actions
@@ -65,8 +66,9 @@ class TargetGate:
         self._asked: list[Key] | None = None  # handed to the job, not yet applied
         self._answer: Collection[Key] = ()
         # The end offsets of the target partitions of the last partitions admitted that answered
-        # (by source partition): the offset syncs' first baselines, not read a second time.
-        self.admitted_ends: Mapping[Key, int] = {}
+        # (by source partition): the offset syncs' first baselines, not read a second time
+        # (None: not read).
+        self.admitted_ends: Mapping[Key, int] | None = None
         self._ticket = 0
         self._job: Job | None = None
         if jobs is not None:
@@ -75,7 +77,7 @@ class TargetGate:
     def admit(self, keys: list[Key]) -> list[Key]:
         """Newly assigned partitions (inside the group callback): those whose target
         partitions do not answer yet wait; returns them."""
-        if not keys:
+        if not keys or self._answering is None:
             return []
         answering = self._ask(keys, ADMIT_TIMEOUT_S)
         self.admitted_ends = answering
@@ -140,6 +142,7 @@ class TargetGate:
         """The source partitions among ``keys`` whose target partitions answer, with the
         target partitions' end offsets."""
         by_target = {self._target_key(k): k for k in keys}
+        assert self._answering is not None  # (nothing waits without it)
         try:
             answering = self._answering(list(by_target), timeout_s)
         except KmirrorError as exc:  # (the target does not answer: asked again soon)
