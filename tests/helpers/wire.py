@@ -85,12 +85,15 @@ def init_producer_id_v4(producer_id: int, epoch: int, error_code: int = 0) -> by
     return TAGS + i32(0) + i16(error_code) + i64(producer_id) + i16(epoch) + TAGS
 
 
-def metadata_v12(topics: list[tuple[int, str, list[tuple[int, int, int]]]]) -> bytes:
-    """Brokers 1 and 2; topics as (error, name, partitions as (error, index, leader))."""
+def metadata_v12(topics: list[tuple[int, str, list[tuple[int, int, int]]]],
+                 topic_ids: dict[str, bytes] | None = None) -> bytes:
+    """Brokers 1 and 2; topics as (error, name, partitions as (error, index, leader)), with
+    these 16-byte topic ids (else the zero id)."""
     brokers = [i32(node) + compact_string(f"kafka{node}") + i32(9091 + node)
                + compact_string(None) + TAGS for node in (1, 2)]
+    ids = topic_ids or {}
     encoded = [
-        i16(error) + compact_string(name) + bytes(16) + b"\x00" + compact_array([
+        i16(error) + compact_string(name) + ids.get(name, bytes(16)) + b"\x00" + compact_array([
             i16(p_error) + i32(index) + i32(leader) + i32(0) + compact_array([])
             + compact_array([]) + compact_array([]) + TAGS
             for p_error, index, leader in partitions
@@ -120,6 +123,12 @@ def fetch_v12(error: int, partitions: list[bytes], session_id: int = 0) -> bytes
     incremental answer with nothing new)."""
     topics = [compact_string("orders") + compact_array(partitions) + TAGS] if partitions else []
     return i32(0) + i16(error) + i32(session_id) + compact_array(topics) + TAGS
+
+
+def fetch_v13(error: int, topics: dict[bytes, list[bytes]], session_id: int = 0) -> bytes:
+    """A Fetch v13 answer: as v12, its topics named by 16-byte topic id."""
+    named = [topic_id + compact_array(parts) + TAGS for topic_id, parts in topics.items()]
+    return i32(0) + i16(error) + i32(session_id) + compact_array(named) + TAGS
 
 
 def produced(index: int, error: int, base_offset: int, message: str | None) -> bytes:
@@ -267,7 +276,8 @@ class FakeConnection:
         world.opened.append(self)
 
     def version(self, request: Any) -> int:
-        return 12  # Fetch and Produce: the last versions naming topics
+        # (Fetch and Produce v12: the last versions naming topics; Fetch v13 names topic ids)
+        return self.world.fetch_version if request.__name__ == "FetchRequest" else 12
 
     def send(self, request: Any, fields: dict[str, Any], version: int,
              callback: Callable[[Any, WireError | None], None], *,
@@ -297,4 +307,5 @@ class World:
     def __init__(self) -> None:
         self.refused: set[tuple[str, int]] = set()
         self.answers: list[Any] = []
+        self.fetch_version = 12
         self.opened: list[FakeConnection] = []

@@ -28,7 +28,9 @@ MAX_EPOCH = 2**31 - 1
 # Top-level Fetch error codes that mean the session is gone or out of step.
 FETCH_SESSION_ID_NOT_FOUND = 70
 INVALID_FETCH_SESSION_EPOCH = 71
-SESSION_ERRORS = frozenset((FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH))
+FETCH_SESSION_TOPIC_ID_ERROR = 106  # the session names a topic by id, the request by name
+SESSION_ERRORS = frozenset((FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
+                            FETCH_SESSION_TOPIC_ID_ERROR))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from kafka.protocol.consumer.fetch import FetchRequest
 from kafka.protocol.metadata.metadata import MetadataRequest
 from kafka.protocol.producer.transaction import InitProducerIdRequest
 
@@ -84,6 +85,8 @@ FLAGGED = [
     (74, "FENCED_LEADER_EPOCH", True, "stale_metadata"),
     (75, "UNKNOWN_LEADER_EPOCH", True, "stale_metadata"),
     (78, "OFFSET_NOT_AVAILABLE", True, "stale_metadata"),
+    (100, "UNKNOWN_TOPIC_ID", True, "stale_metadata"),  # (fetches by topic id: Fetch v13+)
+    (103, "INCONSISTENT_TOPIC_ID", True, "stale_metadata"),
 ]
 FLAGS = ("too_large", "duplicate", "needs_new_producer_id", "stale_metadata", "out_of_range")
 
@@ -129,6 +132,7 @@ def test_connecting_asks_api_versions_v0_and_keeps_the_brokers_ranges(
     assert asked == frame(request_header(18, 0, 1, flexible=False))
     assert conn.versions == VERSIONS
     assert conn.version(MetadataRequest) == 12  # ours: the last version naming topics
+    assert conn.version(FetchRequest) == 13  # ours: the first naming topic ids
     assert conn.version(InitProducerIdRequest) == 4
 
 
