@@ -195,9 +195,16 @@ def _record(msg: object) -> Record:
 
 def committed(bootstrap: str, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int]:
     """The group's committed offsets (-1001 where none)."""
+    return {p: offset for p, (offset, _) in committed_with_metadata(
+        bootstrap, group, topic, partitions).items()}
+
+
+def committed_with_metadata(bootstrap: str, group: str, topic: str,
+                            partitions: Iterable[int]) -> dict[int, tuple[int, str | None]]:
+    """The group's committed offsets (-1001 where none), each with its commit metadata."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
         tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        return {tp.partition: tp.offset for tp in tps}
+        return {tp.partition: (tp.offset, tp.metadata) for tp in tps}
     finally:
         consumer.close()

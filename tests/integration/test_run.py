@@ -14,6 +14,7 @@ from tests.helpers.kafka_io import (
     Record,
     add_partitions,
     committed,
+    committed_with_metadata,
     create_topic,
     end_offsets,
     produce,
@@ -80,6 +81,12 @@ def test_classic_command_mirrors_exactly_in_order(
     # And the committed offsets equal the source's end offsets
     ends = end_offsets(clusters.source, topic_name)
     assert committed(clusters.source, f"g-{topic_name}", topic_name, list(ends)) == ends
+    # And each commit says where its position lands on the target (issue 21): the target's
+    # end, which equals the source's here (copied from offset 0, no holes or markers)
+    target_ends = end_offsets(clusters.target, topic_name)
+    assert target_ends == ends
+    assert committed_with_metadata(clusters.source, f"g-{topic_name}", topic_name, ends) == {
+        p: (end, f"kmirror:target={end}") for p, end in ends.items()}
 
 
 def test_two_sources_and_filters(clusters: Clusters, workdir: Path, topic_name: str) -> None:
@@ -178,9 +185,12 @@ def test_kill_9_and_restart_loses_nothing(
     mirror.stop(signal.SIGKILL)
     # Then the committed offsets are never ahead of what the target holds
     target_ends = end_offsets(clusters.target, topic_name)
-    done = committed(clusters.source, group, topic_name, list(target_ends))
-    for partition, offset in done.items():
+    done = committed_with_metadata(clusters.source, group, topic_name, list(target_ends))
+    for partition, (offset, metadata) in done.items():
         assert offset <= target_ends[partition], (partition, offset, target_ends)
+        # (and where it lands: at the same offset, the copy having started at 0 on an empty
+        # target; a partition without a commit yet has no metadata)
+        assert metadata == f"kmirror:target={offset}" if offset >= 0 else not metadata, done
     # When it restarts and catches up
     restart = MirrorProcess([*args, "--until-caught-up", "--verbose"], workdir / "restart.log")
     try:

@@ -22,6 +22,7 @@ from tests.helpers.kafka_io import (
     Clusters,
     Record,
     committed,
+    committed_with_metadata,
     create_topic,
     end_offsets,
     produce,
@@ -200,6 +201,11 @@ def test_aborted_transactions_and_markers_are_dropped(
         assert [(b.record_count, b.codec) for b in batches] == committed_batches
     whole, slow, _ = _summary(out.stderr)
     assert (whole, slow) == (sum(map(len, target_log.values())), 0), out.stderr
+    # And the commits (past markers and aborted records) land at the target's ends: those took
+    # no target offsets
+    source_ends = end_offsets(clusters.source, topic_name)
+    assert committed_with_metadata(clusters.source, f"g-{topic_name}", topic_name, (0, 1)) == {
+        p: (source_ends[p], "kmirror:target=200") for p in (0, 1)}
 
 
 def _transactions(batches: list[Batch]) -> list[list[Batch]]:
@@ -291,7 +297,8 @@ def test_start_in_the_middle_of_a_batch(
     # And only the first batch (it starts at 0) went through the record path
     whole, slow, reasons = _summary(out.stderr)
     assert (whole, slow) == (2, 1) and "1 starts mid-batch" in reasons, out.stderr
-    assert committed(clusters.source, group, topic_name, [0]) == {0: 1000}
+    assert committed_with_metadata(clusters.source, group, topic_name, [0]) == {
+        0: (1000, "kmirror:target=963")}  # (where the next record lands on the target)
 
 
 

@@ -240,11 +240,15 @@ class SourceReader:
         except KafkaException as exc:
             raise MirrorError(f"{where}: cannot go to offset {offset}: {exc}") from exc
 
-    def commit(self, offsets: Mapping[Key, int]) -> dict[Key, int]:
-        """Commit synchronously; returns what the broker accepted, raises on a total failure."""
+    def commit(self, offsets: Mapping[Key, int],
+               metadata: Mapping[Key, str] | None = None) -> dict[Key, int]:
+        """Commit synchronously, each offset with its ``metadata`` if any; returns what the
+        broker accepted, raises on a total failure."""
         if not offsets:
             return {}
-        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        notes = metadata or {}
+        tps = [TopicPartition(t, p, o, metadata=notes[(t, p)]) if (t, p) in notes
+               else TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
             results = self._consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:

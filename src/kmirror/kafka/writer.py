@@ -39,8 +39,9 @@ _log = logging.getLogger("kmirror.writer")
 class AckSink(Protocol):
     """Receives the outcome of each record sent for a source partition."""
 
-    def acked(self, offset: int) -> None:
-        """The target acknowledged the record sent for this source offset."""
+    def acked(self, offset: int, target: int | None = None) -> None:
+        """The target acknowledged the record sent for this source offset (written at
+        ``target``)."""
         ...
 
     def failed(self, offset: int) -> None:
@@ -188,7 +189,7 @@ class TargetWriter:
 
     def _delivered(self, sink: AckSink, source_offset: int, err: Any, msg: Any) -> None:
         if err is None:
-            sink.acked(source_offset)
+            sink.acked(source_offset, msg.offset())
             if self.last_acked is not None:
                 self.last_acked[(msg.topic(), msg.partition())] = (source_offset, msg.offset())
             self._acks += 1

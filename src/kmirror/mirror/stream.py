@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from kmirror.config.settings import MirrorSettings, SourceCluster
@@ -24,6 +24,7 @@ from kmirror.kafka.admin import Admin
 from kmirror.kafka.reader import SourceReader
 from kmirror.kafka.txn_writer import TransactionalWriter
 from kmirror.kafka.writer import SyncWriter, TargetWriter
+from kmirror.mirror import landing
 from kmirror.mirror.jobs import Scheduler
 from kmirror.mirror.offset_syncs import SyncRecorder, target_recorder
 from kmirror.mirror.partitions import Key, Partitions
@@ -112,6 +113,9 @@ class MirrorStream:
         self._starts: dict[Key, int] = {}  # explicit start offsets of the last assignment
         self._phases = Phases()  # how long the last assignment's steps took (logged)
         self._committed: dict[Key, int] = {}  # the group's offsets, at the last assignment
+        # Commits say where they land on the target (mirror/landing.py): not with a handler
+        # (records dropped, multiplied, sent elsewhere) nor with transactions.
+        self._landing = not settings.message_handler and not settings.exactly_once
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
         self.reset_to_earliest = source.client.get("auto.offset.reset", "earliest") in (
             "earliest", "smallest", "beginning")
@@ -184,6 +188,7 @@ class MirrorStream:
         self.tracker.mark_committed({k: o for k, o in start.items() if k not in self._starts})
         self.parts.assign(keys)
         waiting = self.gate.admit(keys)  # (new target partitions not led yet wait)
+        self._seed_landings(self.gate.admitted_ends, mine)
         phases.done("target ready")
         if self.syncs is not None and not self.writer.per_record_acks:
             # (baselines for checkpoint counts, only they need them: the end offsets the gate
@@ -236,7 +241,18 @@ class MirrorStream:
         """Partitions whose topic is back, or whose target partitions are ready now
         (mirror/target_gate.py), read again from the first record not sent: those neither
         suspended nor waiting."""
+        self._seed_landings(self.gate.take_ready_ends(), set(keys))
         self.path.resume([k for k in keys if not self.parts.is_held(k)])
+
+    def _seed_landings(self, ends: Mapping[Key, int] | None, keys: Collection[Key]) -> None:
+        """Where the commit points of partitions just taken land on the target: its end
+        offsets, read as they were taken (nothing sent yet; mirror/landing.py)."""
+        if not self._landing or not ends:
+            return
+        track = self.tracker.track
+        for key, end in ends.items():
+            if key in keys:
+                track(*key).lands_at(end)
 
     def suspend(self, topic: str, keys: list[Key]) -> None:
         """The topic is gone (deleted?): pause its partitions, drop what waits to be sent."""
@@ -377,7 +393,9 @@ class MirrorStream:
         self.path.sync_positions()
         offsets = self.parts.committable(self.tracker.to_commit(keys))
         if offsets:
-            self.tracker.mark_committed(self.reader.commit(offsets))
+            notes = ({k: landing.metadata(t) for k, t in self.tracker.landings(offsets).items()}
+                     if self._landing else None)
+            self.tracker.mark_committed(self.reader.commit(offsets, notes))
             self.stats.commits += 1
 
     def report(self, finished: bool = False) -> None:

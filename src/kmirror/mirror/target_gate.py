@@ -64,7 +64,8 @@ class TargetGate:
         self._next_warning = 0.0
         self._turns = Turns()
         self._asked: list[Key] | None = None  # handed to the job, not yet applied
-        self._answer: Collection[Key] = ()
+        self._answer: Mapping[Key, int] = {}
+        self._ready_ends: dict[Key, int] = {}  # of partitions released, until taken
         # The end offsets of the target partitions of the last partitions admitted that answered
         # (by source partition): the offset syncs' first baselines, not read a second time
         # (None: not read).
@@ -135,7 +136,7 @@ class TargetGate:
     def _ask_asked(self) -> None:
         """The job: ask for what the loop handed over."""
         assert self._asked is not None
-        self._answer = ()
+        self._answer = {}
         self._answer = self._ask(self._asked, CHECK_TIMEOUT_S)
 
     def _ask(self, keys: list[Key], timeout_s: float) -> dict[Key, int]:
@@ -150,8 +151,15 @@ class TargetGate:
             return {}
         return {by_target[t]: end for t, end in answering.items() if t in by_target}
 
-    def _apply(self, asked: list[Key], answering: Collection[Key]) -> None:
+    def take_ready_ends(self) -> dict[Key, int]:
+        """The target end offsets of the partitions released since the last call, read as
+        they were released (nothing of theirs was sent before)."""
+        ends, self._ready_ends = self._ready_ends, {}
+        return ends
+
+    def _apply(self, asked: list[Key], answering: Mapping[Key, int]) -> None:
         ready = self.parts.release([k for k in asked if k in answering])
+        self._ready_ends.update((k, answering[k]) for k in ready)
         if ready:
             _log.debug("%d partition(s) may start: their target partitions are ready (%d "
                        "wait)", len(ready), len(self.parts.waiting))

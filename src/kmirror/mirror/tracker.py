@@ -10,6 +10,11 @@ does not rely on it: an acknowledgement that arrives early is held until every e
 of the partition is acknowledged too (contiguous successes only). In checkpoint mode there are
 no per-record acknowledgements: ``acked_all`` is called only when the producers hold nothing
 and every refusal has been recorded with ``failed``, so no ordering is assumed there either.
+
+Each track also follows where its commit point lands on the target (``target_next``: the
+target offset the record at the committed source offset goes to; mirror/landing.py), from the
+target's end offset when the partition was taken and the acknowledgements since, contiguous
+ones only, as the commit point itself.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from collections.abc import Iterable
 class PartitionTrack:
     """Sent and acknowledged records of one source partition."""
 
-    __slots__ = ("early", "failed_offset", "highest", "partition", "pending", "placed", "topic")
+    __slots__ = ("early", "early_targets", "failed_offset", "highest", "partition", "pending",
+                 "placed", "target_next", "topic")
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
@@ -33,6 +39,9 @@ class PartitionTrack:
         # (a partition started at 0 that nothing was read from is placed all the same).
         self.placed = False
         self.failed_offset: int | None = None
+        # The target offset of the commit point (None: not known; see lands_at).
+        self.target_next: int | None = None
+        self.early_targets: dict[int, int] = {}  # target offsets of early acknowledgements
 
     def sent(self, offset: int) -> None:
         """A record of this offset was handed to the producer (call once per output record)."""
@@ -59,15 +68,25 @@ class PartitionTrack:
 
     def withdrawn(self, offset: int) -> None:
         """The entry sent at ``offset`` will be sent again (a batch retried after a failure):
-        it is taken off the track and nothing at or after it counts as handed on."""
+        it is taken off the track and nothing at or after it counts as handed on (nor as
+        written to the target)."""
+        landing = self.target_next
         self.acked(offset)
+        self.target_next = landing
         self.highest = min(self.highest, offset - 1)
 
     def rewound_to(self, next_offset: int) -> None:
         """Everything sent is void (an aborted transaction): mirror again from ``next_offset``."""
         self.pending.clear()
         self.early.clear()
+        self.early_targets.clear()
         self.highest, self.placed = next_offset - 1, True
+        self.target_next = None  # (aborted records and markers took target offsets)
+
+    def lands_at(self, target_offset: int) -> None:
+        """The commit point's records go to ``target_offset`` on the target: its end offset
+        when the partition was taken (nothing of it in flight then)."""
+        self.target_next = target_offset
 
     @property
     def next_offset(self) -> int | None:
@@ -75,21 +94,30 @@ class PartitionTrack:
         position is known."""
         return self.highest + 1 if self.placed else None
 
-    def acked(self, offset: int) -> None:
-        """The target acknowledged one record sent for ``offset``."""
+    def acked(self, offset: int, target: int | None = None) -> None:
+        """The target acknowledged one entry sent for ``offset``; ``target``: the target
+        offset of its last record, when the acknowledgement says (else the commit point's
+        target offset is no longer known)."""
         pending = self.pending
         if pending and pending[0] == offset:
             pending.popleft()
+            self.target_next = None if target is None else target + 1
             if self.early:
                 self._release_early()
         else:
             self.early[offset] += 1
+            if target is not None:
+                self.early_targets[offset] = max(target, self.early_targets.get(offset, -1))
 
     def acked_all(self) -> None:
         """Every record sent so far was acknowledged (a checkpoint: the producers hold nothing
-        and every refusal was reported with ``failed`` before this call)."""
+        and every refusal was reported with ``failed`` before this call). Each entry was one
+        record written (checkpoints are taken only without a message handler)."""
+        if self.target_next is not None:
+            self.target_next += len(self.pending)
         self.pending.clear()
         self.early.clear()
+        self.early_targets.clear()
 
     def _release_early(self) -> None:
         pending, early = self.pending, self.early
@@ -98,6 +126,8 @@ class PartitionTrack:
             early[offset] -= 1
             if early[offset] == 0:
                 del early[offset]
+                target = self.early_targets.pop(offset, None)
+                self.target_next = None if target is None else target + 1
 
     def failed(self, offset: int) -> None:
         """The target refused the record at ``offset``: the commit point stays at or below it."""
@@ -157,6 +187,16 @@ class OffsetTracker:
         track = self.tracks.get(key)
         position = track.next_offset if track is not None else None
         return position if position is not None else self.committed.get(key)
+
+    def landings(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The target offsets of these partitions' commit points, where known."""
+        tracks = self.tracks
+        out = {}
+        for key in keys:
+            track = tracks.get(key)
+            if track is not None and track.target_next is not None:
+                out[key] = track.target_next
+        return out
 
     def mark_committed(self, offsets: dict[tuple[str, int], int]) -> None:
         """Remember what the broker accepted."""

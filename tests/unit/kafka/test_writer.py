@@ -88,10 +88,12 @@ def fake_producer(monkeypatch: pytest.MonkeyPatch) -> None:
 class Track:
     def __init__(self) -> None:
         self.acks: list[int] = []
+        self.targets: list[int | None] = []  # where each acknowledged record was written
         self.failures: list[int] = []
 
-    def acked(self, offset: int) -> None:
+    def acked(self, offset: int, target: int | None = None) -> None:
         self.acks.append(offset)
+        self.targets.append(target)
 
     def failed(self, offset: int) -> None:
         self.failures.append(offset)
@@ -107,6 +109,7 @@ def test_a_full_queue_is_queue_full_and_per_record_reports_reach_the_track() -> 
     assert writer.queued() == 3 and not writer.all_acknowledged()
     writer.poll(0)
     assert track.acks == [0, 2] and track.failures == [1]
+    assert track.targets == [0, 2]  # (the target offsets the delivery reports name)
     [failure] = writer.failures
     assert (failure.topic, failure.partition, failure.source_offset) == ("t", 0, 1)
     assert failure.kind is RefusalKind.TOO_LARGE and failure.code == "MSG_SIZE_TOO_LARGE"

@@ -86,6 +86,7 @@ class FakeReader:
     paused: set[Key] = field(default_factory=set)
     assigned: set[Key] = field(default_factory=set)
     commits: list[dict[Key, int]] = field(default_factory=list)
+    commit_metadata: list[dict[Key, str]] = field(default_factory=list)
     subscribed: list[str] = field(default_factory=list)
     fatal: str | None = None
     pause_on_assign: bool = False
@@ -141,8 +142,10 @@ class FakeReader:
     def seek(self, key: Key, offset: int) -> None:
         self.position[key] = offset
 
-    def commit(self, offsets: Mapping[Key, int]) -> dict[Key, int]:
+    def commit(self, offsets: Mapping[Key, int],
+               metadata: Mapping[Key, str] | None = None) -> dict[Key, int]:
         self.commits.append(dict(offsets))
+        self.commit_metadata.append(dict(metadata or {}))
         self.group_offsets.update(offsets)
         return dict(offsets)
 
@@ -179,6 +182,7 @@ class FakeWriter:
     last_acked: dict[Key, tuple[int, int]] | None = None
     fatal: str | None = None
     auto: bool = True  # deliver on every poll
+    target_ends: dict[Key, int] = field(default_factory=dict)  # next target offset (else 0)
 
     def send(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
              headers: Any, timestamp_ms: int, sink: AckSink, source_offset: int) -> None:
@@ -200,8 +204,10 @@ class FakeWriter:
                                                  RefusalKind.TOO_LARGE))
                 continue
             self.written.setdefault((topic, partition), []).append((offset, value))
+            target = self.target_ends.get((topic, partition), 0)
+            self.target_ends[(topic, partition)] = target + 1
             if self.per_record_acks:
-                sink.acked(offset)
+                sink.acked(offset, target)
 
     def poll(self, timeout_s: float = 0.0) -> None:
         if self.auto:

@@ -192,6 +192,25 @@ def test_batches_go_whole_in_order_and_commits_follow_acknowledgements() -> None
         104, 14, 100, 10)
 
 
+def test_the_commit_point_lands_after_the_last_record_the_target_acknowledged() -> None:
+    # (mirror/landing.py: a batch keeps its offset deltas, so it takes as many target offsets)
+    stream, target, _ = _stream()
+    track = stream.loop.tracker.track(*KEY)
+    track.lands_at(10)  # the target's end offset when the partition was taken
+    _fetch(stream, data(100, 3), data(103, 2), data(105, 1))
+    _send_all(stream)
+    target.lose_connection()  # all three go again: nothing was written meanwhile
+    assert track.target_next == 10
+    stream.batch_parts[KEY].retry_at = 0
+    _send_all(stream)
+    target.answer(base_offset=10)
+    assert (_commit_offset(stream), track.target_next) == (103, 13)
+    target.answer("DUPLICATE_SEQUENCE_NUMBER", base_offset=-1)  # written before, no offset said
+    assert (_commit_offset(stream), track.target_next) == (105, 15)
+    target.answer(base_offset=15)
+    assert (_commit_offset(stream), track.target_next) == (106, 16)
+
+
 def test_a_lost_connection_sends_the_same_batches_again_with_the_same_sequences() -> None:
     stream, target, _ = _stream()
     _fetch(stream, data(100, 3), data(103, 2), control(ControlType.COMMIT, 105))

@@ -228,7 +228,12 @@ class BatchSender:
         part.retries = 0
         part.queued_bytes -= batch.size_bytes
         track = self.loop.tracker.track(*part.key)
-        track.acked(batch.base_offset)
+        if target_base >= 0:
+            written_to: int | None = target_base + batch.last_offset_delta
+        else:  # (a duplicate: written before, right after what was acknowledged before it)
+            before = track.target_next
+            written_to = None if before is None else before + batch.last_offset_delta
+        track.acked(batch.base_offset, written_to)
         track.passed(batch.last_offset)
         if part.skipped_to > track.highest and not part.in_flight and (
                 not part.queue or part.queue[0].last_offset > part.skipped_to):

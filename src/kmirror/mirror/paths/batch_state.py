@@ -74,9 +74,9 @@ class RecordPathSink:
     def __init__(self, part: BatchPartition, track: PartitionTrack) -> None:
         self.part, self.track = part, track
 
-    def acked(self, offset: int) -> None:
+    def acked(self, offset: int, target: int | None = None) -> None:
         self.part.on_record_path -= 1
-        self.track.acked(offset)
+        self.track.acked(offset, target)
 
     def failed(self, offset: int) -> None:
         self.part.on_record_path -= 1
