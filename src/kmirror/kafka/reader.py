@@ -289,6 +289,13 @@ class SourceReader:
 
     def committed(self, keys: Iterable[Key], timeout_s: float = 30.0) -> dict[Key, int]:
         """The group's committed offsets for these partitions (those with none are left out)."""
+        return {key: offset for key, (offset, _) in self.committed_with_metadata(
+            keys, timeout_s).items()}
+
+    def committed_with_metadata(self, keys: Iterable[Key], timeout_s: float = 30.0
+                                ) -> dict[Key, tuple[int, str]]:
+        """The group's committed offsets for these partitions, each with its commit metadata
+        ("" when none; partitions without a committed offset are left out)."""
         tps = [TopicPartition(t, p) for t, p in keys]
         if not tps:
             return {}
@@ -296,7 +303,8 @@ class SourceReader:
             found = self._consumer.committed(tps, timeout=timeout_s)
         except KafkaException as exc:
             raise MirrorError(f"{self.label}: cannot read committed offsets: {exc}") from exc
-        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+        return {(tp.topic, tp.partition): (tp.offset, tp.metadata or "")
+                for tp in found if tp.offset >= 0}
 
     def watermarks(
         self, keys: Iterable[Key], timeout_s: float = 30.0

@@ -96,6 +96,8 @@ class Monitor:
         m.retries.labels(source).inc(report.retries)
         m.rebalances.labels(source).inc(report.rebalances)
         m.backpressure.labels(source).inc(report.backpressure_pauses)
+        m.target_past_commit.labels(source).inc(report.target_records_past_commit)
+        m.target_missing.labels(source).inc(report.target_records_missing)
         for topic, lost in report.source_gaps.items():
             m.source_gap_records.labels(source, topic).inc(lost)
         for path, batches in report.shallow_batches.items():

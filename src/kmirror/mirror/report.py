@@ -32,6 +32,10 @@ class StreamReport:
     stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
     shallow_batches: dict[str, int] = field(default_factory=dict)  # path or reason -> batches
     source_gaps: dict[str, int] = field(default_factory=dict)  # topic -> records lost
+    # Taking partitions: records the target held past the committed positions (sent again),
+    # and records it no longer held that were committed (mirror/landing.py)
+    target_records_past_commit: int = 0
+    target_records_missing: int = 0
     # Partitions per (topic, path, reason): "records" or "batches", and why (paths/choice.py,
     # or the flag that forces it).
     partition_paths: dict[tuple[str, str, str], int] = field(default_factory=dict)

@@ -116,6 +116,7 @@ class MirrorStream:
         # Commits say where they land on the target (mirror/landing.py): not with a handler
         # (records dropped, multiplied, sent elsewhere) nor with transactions.
         self._landing = not settings.message_handler and not settings.exactly_once
+        self._landed: dict[Key, int] = {}  # where the committed positions land, as stored
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
         self.reset_to_earliest = source.client.get("auto.offset.reset", "earliest") in (
             "earliest", "smallest", "beginning")
@@ -158,8 +159,11 @@ class MirrorStream:
         # a source topic created again since its lineage) where auto.offset.reset says. Left
         # to the consumer, each one without a position was an offset-reset error apiece.
         path_starts = self.path.start_offsets(kept)
-        self._committed = self.reader.committed(
+        found = self.reader.committed_with_metadata(
             [k for k in kept if k not in path_starts and k[0] not in self._new_sources])
+        self._committed = {k: offset for k, (offset, _) in found.items()}
+        self._landed = {k: at for k, (_, note) in found.items()
+                        if (at := landing.parse(note)) is not None} if self._landing else {}
         fresh = [k for k in kept if k not in path_starts and k not in self._committed]
         marks = self.reader.watermarks(fresh)
         self._starts = {**path_starts, **{
@@ -246,13 +250,41 @@ class MirrorStream:
 
     def _seed_landings(self, ends: Mapping[Key, int] | None, keys: Collection[Key]) -> None:
         """Where the commit points of partitions just taken land on the target: its end
-        offsets, read as they were taken (nothing sent yet; mirror/landing.py)."""
+        offsets, read as they were taken (nothing sent yet; mirror/landing.py); compared with
+        where the last commits said they land."""
         if not self._landing or not ends:
             return
-        track = self.tracker.track
+        track, stored = self.tracker.track, self._landed
+        past: dict[Key, int] = {}
         for key, end in ends.items():
-            if key in keys:
-                track(*key).lands_at(end)
+            if key not in keys:
+                continue
+            track(*key).lands_at(end)
+            landed = stored.pop(key, None)
+            if landed is None or landed == end:
+                continue
+            if end > landed:
+                past[key] = end - landed
+            else:
+                self._target_lost(key, end, landed)
+        if past:
+            self.stats.target_records_past_commit += sum(past.values())
+            _log.info("%s: the target holds %d record(s) past the committed positions of %d "
+                      "partition(s) (acknowledged after the last commit: a crash?); sent "
+                      "again from the committed offsets", self.label, sum(past.values()),
+                      len(past))
+
+    def _target_lost(self, key: Key, end: int, landed: int) -> None:
+        """The target holds fewer records than the last commit said it did."""
+        self.stats.target_records_missing += landed - end
+        topic, partition = self.target_topic(key[0]), key[1]
+        _log.warning("%s: target topic %s partition %d ends at offset %d, but the records up "
+                     "to offset %d were acknowledged and committed (source topic %s partition "
+                     "%d): target offsets %d-%d are gone from the target (an unclean leader "
+                     "election, or the partition created again?); copying goes on from the "
+                     "committed source offset, the missing records are not sent again",
+                     self.label, topic, partition, end, landed - 1, key[0], key[1], end,
+                     landed - 1)
 
     def suspend(self, topic: str, keys: list[Key]) -> None:
         """The topic is gone (deleted?): pause its partitions, drop what waits to be sent."""
@@ -421,6 +453,8 @@ class MirrorStream:
             stopped_partitions=stats.stopped_partitions,
             stopped_keys=list(self.parts.stopped),
             source_gaps=stats.source_gaps,
+            target_records_past_commit=stats.target_records_past_commit,
+            target_records_missing=stats.target_records_missing,
             error=self._error,
             finished=finished,
         )

@@ -69,6 +69,14 @@ class MirrorMetrics:
         self.rebalances = Counter(
             "kmirror_rebalances_total", "Partition assignments and revocations seen by streams",
             ["source"], registry=r)
+        self.target_past_commit = Counter(
+            "kmirror_target_records_past_commit_total", "Records a stream found on the target "
+            "past a partition's committed position as it took the partition (acknowledged "
+            "after the last commit; sent again)", ["source"], registry=r)
+        self.target_missing = Counter(
+            "kmirror_target_records_missing_total", "Records committed as on the target that "
+            "the target no longer held when a stream took the partition", ["source"],
+            registry=r)
         self.backpressure = Counter(
             "kmirror_backpressure_pauses_total", "Times a stream paused its source because "
             "the producer queue was full", ["source"], registry=r)

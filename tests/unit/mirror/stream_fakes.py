@@ -87,6 +87,7 @@ class FakeReader:
     assigned: set[Key] = field(default_factory=set)
     commits: list[dict[Key, int]] = field(default_factory=list)
     commit_metadata: list[dict[Key, str]] = field(default_factory=list)
+    group_metadata: dict[Key, str] = field(default_factory=dict)  # with group_offsets
     subscribed: list[str] = field(default_factory=list)
     fatal: str | None = None
     pause_on_assign: bool = False
@@ -146,11 +147,18 @@ class FakeReader:
                metadata: Mapping[Key, str] | None = None) -> dict[Key, int]:
         self.commits.append(dict(offsets))
         self.commit_metadata.append(dict(metadata or {}))
+        for key in offsets:
+            self.group_metadata[key] = (metadata or {}).get(key, "")
         self.group_offsets.update(offsets)
         return dict(offsets)
 
     def committed(self, keys: Iterable[Key], timeout_s: float = 30.0) -> dict[Key, int]:
         return {k: self.group_offsets[k] for k in keys if k in self.group_offsets}
+
+    def committed_with_metadata(self, keys: Iterable[Key], timeout_s: float = 30.0
+                                ) -> dict[Key, tuple[int, str]]:
+        return {k: (self.group_offsets[k], self.group_metadata.get(k, ""))
+                for k in keys if k in self.group_offsets}
 
     def positions(self, keys: Iterable[Key]) -> dict[Key, int]:
         return {k: self.position[k] for k in keys if k in self.position}
