@@ -287,11 +287,6 @@ class SourceReader:
         return {(tp.topic, tp.partition): tp.offset
                 for tp in self._consumer.position(tps) if tp.offset >= 0}
 
-    def committed(self, keys: Iterable[Key], timeout_s: float = 30.0) -> dict[Key, int]:
-        """The group's committed offsets for these partitions (those with none are left out)."""
-        return {key: offset for key, (offset, _) in self.committed_with_metadata(
-            keys, timeout_s).items()}
-
     def committed_with_metadata(self, keys: Iterable[Key], timeout_s: float = 30.0
                                 ) -> dict[Key, tuple[int, str]]:
         """The group's committed offsets for these partitions, each with its commit metadata

@@ -152,9 +152,6 @@ class FakeReader:
         self.group_offsets.update(offsets)
         return dict(offsets)
 
-    def committed(self, keys: Iterable[Key], timeout_s: float = 30.0) -> dict[Key, int]:
-        return {k: self.group_offsets[k] for k in keys if k in self.group_offsets}
-
     def committed_with_metadata(self, keys: Iterable[Key], timeout_s: float = 30.0
                                 ) -> dict[Key, tuple[int, str]]:
         return {k: (self.group_offsets[k], self.group_metadata.get(k, ""))
