@@ -25,12 +25,12 @@ class PartitionScanner:
     """A consumer (never in a group) that reads partitions one range at a time."""
 
     def __init__(self, settings: Mapping[str, str], label: str,
-                 fetch_wait_ms: int | None = None) -> None:
+                 fetch_wait_ms: int | None = None, isolation: str = "read_committed") -> None:
         self.label = label
         self._consumer = Consumer({
             **settings, "group.id": f"kmirror-verify-{uuid.uuid4()}",
             "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest", "isolation.level": isolation,
             "enable.partition.eof": True, "fetch.queue.backoff.ms": 5,
             "queued.max.messages.kbytes": 65536, "logger": client_logger(),
             # ``fetch_wait_ms`` (verify: 10): a fetch left waiting for new records (500 ms by

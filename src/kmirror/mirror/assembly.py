@@ -31,6 +31,7 @@ from kmirror.config.settings import MirrorSettings, SourceCluster
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.batches import Codec
 from kmirror.kafka.reader import SourceReader
+from kmirror.kafka.resume_io import TakeoverLogs
 from kmirror.kafka.scan import locate_records
 from kmirror.kafka.txn_writer import TransactionalWriter
 from kmirror.kafka.writer import SyncWriter, TargetWriter
@@ -97,6 +98,9 @@ def open_stream(settings: MirrorSettings, source: SourceCluster, stream_index: i
         jobs=Scheduler(lambda problem: _log.warning("%s: %s", label, problem)),
         answering=lambda keys, timeout_s: target_admin.end_offsets(keys, timeout_s,
                                                                    partial=True),
+        takeover_logs=partial(TakeoverLogs, source.admin_settings, label,
+                              settings.target_admin_settings, target_admin, source.alias,
+                              source.client.get("isolation.level", "read_committed")),
     )
     return MirrorStream(settings, source, stream_index, report, should_stop, clients,
                         partial(_path, handler=handler, target_admin=target_admin))

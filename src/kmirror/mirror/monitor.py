@@ -98,6 +98,9 @@ class Monitor:
         m.backpressure.labels(source).inc(report.backpressure_pauses)
         m.target_past_commit.labels(source).inc(report.target_records_past_commit)
         m.target_missing.labels(source).inc(report.target_records_missing)
+        m.records_skipped.labels(source).inc(report.records_skipped)
+        m.resumes.labels(source, "proven").inc(report.resumes_proven)
+        m.resumes.labels(source, "fallen_back").inc(report.resumes_fallen_back)
         for topic, lost in report.source_gaps.items():
             m.source_gap_records.labels(source, topic).inc(lost)
         for path, batches in report.shallow_batches.items():

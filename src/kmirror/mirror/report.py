@@ -32,10 +32,14 @@ class StreamReport:
     stopped_keys: list[Key] = field(default_factory=list)  # every partition stopped so far
     shallow_batches: dict[str, int] = field(default_factory=dict)  # path or reason -> batches
     source_gaps: dict[str, int] = field(default_factory=dict)  # topic -> records lost
-    # Taking partitions: records the target held past the committed positions (sent again),
-    # and records it no longer held that were committed (mirror/landing.py)
+    # Taking partitions (mirror/resume.py): records the target held past the committed
+    # positions, those of them proven and not sent again, and records it no longer held that
+    # were committed; checks that proved a skip, or fell back to sending again
     target_records_past_commit: int = 0
+    records_skipped: int = 0
     target_records_missing: int = 0
+    resumes_proven: int = 0
+    resumes_fallen_back: int = 0
     # Partitions per (topic, path, reason): "records" or "batches", and why (paths/choice.py,
     # or the flag that forces it).
     partition_paths: dict[tuple[str, str, str], int] = field(default_factory=dict)

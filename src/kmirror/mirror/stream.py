@@ -32,6 +32,7 @@ from kmirror.mirror.paths import Path
 from kmirror.mirror.paths.writer_pair import WriterPair
 from kmirror.mirror.refusals import by_source_partition, refusal_message
 from kmirror.mirror.report import StreamReport
+from kmirror.mirror.resume import Logs, Taken, Takeover
 from kmirror.mirror.source_gaps import decide
 from kmirror.mirror.target_gate import Answering, TargetGate
 from kmirror.mirror.topic_watch import TopicWatch
@@ -60,6 +61,9 @@ class StreamClients:
     sync_writer: SyncWriter | None  # offset syncs (None: --emit.offset.syncs false)
     jobs: Scheduler | None = None  # background jobs (topic-ids); None: done inline (tests)
     answering: Answering | None = None  # which target partitions are ready (None: all)
+    # What a takeover reads to check records on the target past a commit (mirror/resume.py;
+    # None: never checked)
+    takeover_logs: Callable[[], Logs] | None = None
 
 
 def topic_selection(settings: MirrorSettings, source: SourceCluster) -> TopicSelection:
@@ -116,7 +120,13 @@ class MirrorStream:
         # Commits say where they land on the target (mirror/landing.py): not with a handler
         # (records dropped, multiplied, sent elsewhere) nor with transactions.
         self._landing = not settings.message_handler and not settings.exactly_once
-        self._landed: dict[Key, int] = {}  # where the committed positions land, as stored
+        # Partitions taken go on after what the target already holds, once proven
+        self.takeover: Takeover | None = None
+        if self._landing and clients.takeover_logs is not None:
+            self.takeover = Takeover(
+                clients.takeover_logs, self.label,
+                lambda key: (self.target_topic(key[0]), key[1]), lambda: self.stats,
+                settings.target_alias.encode() if settings.provenance_header else None)
         # Out-of-range positions come back as errors, never as a silent reset (source_gaps.py).
         self.reset_to_earliest = source.client.get("auto.offset.reset", "earliest") in (
             "earliest", "smallest", "beginning")
@@ -162,13 +172,18 @@ class MirrorStream:
         found = self.reader.committed_with_metadata(
             [k for k in kept if k not in path_starts and k[0] not in self._new_sources])
         self._committed = {k: offset for k, (offset, _) in found.items()}
-        self._landed = {k: at for k, (_, note) in found.items()
-                        if (at := landing.parse(note)) is not None} if self._landing else {}
         fresh = [k for k in kept if k not in path_starts and k not in self._committed]
         marks = self.reader.watermarks(fresh)
         self._starts = {**path_starts, **{
             k: low if self.reset_to_earliest else high for k, (low, high) in marks.items()}}
         phases.done("start offsets")
+        if self.takeover is not None:
+            # (explicit starts: the first commit writes them, even one below the group's)
+            self._starts.update(self.takeover.starts({
+                **{k: Taken(offset, landing.parse(note)) for k, (offset, note) in found.items()},
+                **{k: Taken(low, committed=False, guess=True) for k, (low, _) in marks.items()
+                   if self.reset_to_earliest and k[0] not in self._new_sources}}))
+            phases.done("takeover")
         return held, {**self._committed, **self._starts}
 
     def assigned(self, keys: list[Key]) -> None:
@@ -191,7 +206,8 @@ class MirrorStream:
         # (an explicit start is not the group's offset: the first commit writes it)
         self.tracker.mark_committed({k: o for k, o in start.items() if k not in self._starts})
         self.parts.assign(keys)
-        waiting = self.gate.admit(keys)  # (new target partitions not led yet wait)
+        # (new target partitions not led yet wait; those the takeover read are ready)
+        waiting = self.gate.admit(keys, self.takeover.ends if self.takeover else None)
         self._seed_landings(self.gate.admitted_ends, mine)
         phases.done("target ready")
         if self.syncs is not None and not self.writer.per_record_acks:
@@ -231,6 +247,8 @@ class MirrorStream:
             self._reported_positions.pop(key, None)
         self.tracker.forget(keys)
         self.parts.let_go(keys)
+        if self.takeover is not None:
+            self.takeover.forget(keys)
         if self.syncs is not None:
             self.syncs.forget(keys)
         self.path.let_go(keys)
@@ -250,41 +268,16 @@ class MirrorStream:
 
     def _seed_landings(self, ends: Mapping[Key, int] | None, keys: Collection[Key]) -> None:
         """Where the commit points of partitions just taken land on the target: its end
-        offsets, read as they were taken (nothing sent yet; mirror/landing.py); compared with
-        where the last commits said they land."""
+        offsets, read as they were taken (nothing sent yet; mirror/landing.py). A partition
+        whose end the takeover could not read compares it now (mirror/resume.py)."""
         if not self._landing or not ends:
             return
-        track, stored = self.tracker.track, self._landed
-        past: dict[Key, int] = {}
+        track, takeover = self.tracker.track, self.takeover
         for key, end in ends.items():
-            if key not in keys:
-                continue
-            track(*key).lands_at(end)
-            landed = stored.pop(key, None)
-            if landed is None or landed == end:
-                continue
-            if end > landed:
-                past[key] = end - landed
-            else:
-                self._target_lost(key, end, landed)
-        if past:
-            self.stats.target_records_past_commit += sum(past.values())
-            _log.info("%s: the target holds %d record(s) past the committed positions of %d "
-                      "partition(s) (acknowledged after the last commit: a crash?); sent "
-                      "again from the committed offsets", self.label, sum(past.values()),
-                      len(past))
-
-    def _target_lost(self, key: Key, end: int, landed: int) -> None:
-        """The target holds fewer records than the last commit said it did."""
-        self.stats.target_records_missing += landed - end
-        topic, partition = self.target_topic(key[0]), key[1]
-        _log.warning("%s: target topic %s partition %d ends at offset %d, but the records up "
-                     "to offset %d were acknowledged and committed (source topic %s partition "
-                     "%d): target offsets %d-%d are gone from the target (an unclean leader "
-                     "election, or the partition created again?); copying goes on from the "
-                     "committed source offset, the missing records are not sent again",
-                     self.label, topic, partition, end, landed - 1, key[0], key[1], end,
-                     landed - 1)
+            if key in keys:
+                track(*key).lands_at(end)
+                if takeover is not None and key in takeover.pending:
+                    takeover.unchecked(key, end)
 
     def suspend(self, topic: str, keys: list[Key]) -> None:
         """The topic is gone (deleted?): pause its partitions, drop what waits to be sent."""
@@ -454,7 +447,10 @@ class MirrorStream:
             stopped_keys=list(self.parts.stopped),
             source_gaps=stats.source_gaps,
             target_records_past_commit=stats.target_records_past_commit,
+            records_skipped=stats.records_skipped,
             target_records_missing=stats.target_records_missing,
+            resumes_proven=stats.resumes_proven,
+            resumes_fallen_back=stats.resumes_fallen_back,
             error=self._error,
             finished=finished,
         )

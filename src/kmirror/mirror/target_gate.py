@@ -75,12 +75,16 @@ class TargetGate:
         if jobs is not None:
             self._job = jobs.every("target-ready", None, self._ask_asked)
 
-    def admit(self, keys: list[Key]) -> list[Key]:
+    def admit(self, keys: list[Key], known: Mapping[Key, int] | None = None) -> list[Key]:
         """Newly assigned partitions (inside the group callback): those whose target
-        partitions do not answer yet wait; returns them."""
+        partitions do not answer yet wait; returns them. ``known``: end offsets just read,
+        of partitions answering (not asked again)."""
         if not keys or self._answering is None:
             return []
-        answering = self._ask(keys, ADMIT_TIMEOUT_S)
+        wanted = set(keys)
+        known = {k: e for k, e in (known or {}).items() if k in wanted}
+        asked = [k for k in keys if k not in known]
+        answering = {**known, **(self._ask(asked, ADMIT_TIMEOUT_S) if asked else {})}
         self.admitted_ends = answering
         waiting = [k for k in keys if k not in answering]
         if waiting:

@@ -72,7 +72,16 @@ class MirrorMetrics:
         self.target_past_commit = Counter(
             "kmirror_target_records_past_commit_total", "Records a stream found on the target "
             "past a partition's committed position as it took the partition (acknowledged "
-            "after the last commit; sent again)", ["source"], registry=r)
+            "after the last commit)", ["source"], registry=r)
+        self.records_skipped = Counter(
+            "kmirror_records_skipped_on_target_total", "Records a stream did not send because "
+            "the target already held them (checked against the target's records as it took "
+            "the partition)", ["source"], registry=r)
+        self.resumes = Counter(
+            "kmirror_resumes_total", "Partitions taken whose target held other than what the "
+            "last commit said: outcome=proven (the records on the target checked, skipped or "
+            "found again) or fallen_back (sent again from the committed offset)",
+            ["source", "outcome"], registry=r)
         self.target_missing = Counter(
             "kmirror_target_records_missing_total", "Records committed as on the target that "
             "the target no longer held when a stream took the partition", ["source"],

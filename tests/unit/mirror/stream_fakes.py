@@ -5,7 +5,7 @@ fake target acknowledges what it holds when told to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +20,7 @@ from kmirror.mirror.paths.acks import CheckpointAcks, RecordAcks
 from kmirror.mirror.paths.record import RecordPath
 from kmirror.mirror.report import StreamReport
 from kmirror.mirror.stream import MirrorStream, StreamClients
+from kmirror.offsets.syncs import OffsetSync
 from kmirror.topics.lineage import MIRROR, LineageGuard, Verdict
 from kmirror.topics.plan import TopicSync
 
@@ -283,10 +284,11 @@ class Harness:
 
 def harness(settings: MirrorSettings, reader: FakeReader, writer: FakeWriter,
             handler: Any = None, locate: Any = None, compose: Any = None,
-            answering: Any = None) -> Harness:
+            answering: Any = None, takeover_logs: Any = None) -> Harness:
     """A stream over fakes: on the record path with checkpoint or per-record
     acknowledgements, or on the path ``compose`` builds; ``answering``: which target
-    partitions are ready (mirror/target_gate.py; None: all)."""
+    partitions are ready (mirror/target_gate.py; None: all); ``takeover_logs``: what a
+    takeover reads (FakeLogs; None: never checked)."""
     reports: list[StreamReport] = []
     stop = [False]
 
@@ -300,7 +302,53 @@ def harness(settings: MirrorSettings, reader: FakeReader, writer: FakeWriter,
         reader=cast(SourceReader, reader), writer=cast(TargetWriter, writer),
         target_admin=cast(Admin, None), topics=cast(TopicSync, FakeTopics()),
         lineage=cast(LineageGuard, FakeLineage()), sync_writer=None, answering=answering,
+        takeover_logs=None if takeover_logs is None else (lambda: takeover_logs),
     )
     stream = MirrorStream(settings, settings.sources[0], 0, reports.append,
                           lambda: stop[0], clients, compose or record_path)
     return Harness(stream, reader, writer, reports, stop)
+
+
+ScannedRecord = tuple[int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
+
+
+def scanned(record: SourceRecord, at: int | None = None) -> ScannedRecord:
+    """``record`` as kafka/scan.py reads it, at offset ``at`` (default its own: a target
+    copy at another offset)."""
+    return (record.offset() if at is None else at, record.key(), record.value(),
+            tuple(record.headers() or ()), record.timestamp()[1])
+
+
+@dataclass
+class FakeLogs:
+    """What a takeover reads (mirror/resume.py's Logs): the source from a FakeReader's log,
+    the target from ``target`` (records by target partition, in offset order)."""
+
+    reader: FakeReader
+    target: dict[Key, list[ScannedRecord]] = field(default_factory=dict)
+    ends: dict[Key, int] = field(default_factory=dict)  # answering target partitions
+    offset_syncs: list[OffsetSync] = field(default_factory=list)
+    closed: int = 0
+
+    def target_ends(self, target_keys: list[Key]) -> dict[Key, int]:
+        return {k: self.ends[k] for k in target_keys if k in self.ends}
+
+    def target_low(self, target_key: Key) -> int:
+        records = self.target.get(target_key, [])
+        return records[0][0] if records else self.ends.get(target_key, 0)
+
+    def target_record(self, target_key: Key, offset: int) -> ScannedRecord | None:
+        return next((r for r in self.target.get(target_key, []) if r[0] >= offset), None)
+
+    def source_low(self, key: Key) -> int:
+        records = self.reader.log.get(key, [])
+        return records[0].offset() if records else 0
+
+    def source_records(self, key: Key, start: int) -> Iterator[ScannedRecord]:
+        return (scanned(r) for r in self.reader.log.get(key, []) if r.offset() >= start)
+
+    def syncs(self, key: Key, target_topic: str) -> list[OffsetSync]:
+        return [s for s in self.offset_syncs if (s.topic, s.partition) == key]
+
+    def close(self) -> None:
+        self.closed += 1

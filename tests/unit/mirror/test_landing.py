@@ -5,7 +5,6 @@ carries it in its metadata, except with a message handler."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from tests.unit.mirror.stream_fakes import FakeReader, FakeWriter, harness, reco
 
 from kmirror.mirror import landing
 from kmirror.mirror.partitions import Key
-from kmirror.mirror.report import StreamReport
 from kmirror.mirror.target_gate import CHECK_INTERVAL_S
 from kmirror.mirror.tracker import OffsetTracker, PartitionTrack
 
@@ -128,49 +126,3 @@ def test_with_a_message_handler_commits_say_nothing_of_the_target(tmp_path: Path
     h.turn(3)
     h.stream._commit()
     assert reader.commits[-1] == {A0: 3} and reader.commit_metadata[-1] == {}
-
-
-def _taken_again(tmp_path: Path, target_end: int, caplog: pytest.LogCaptureFixture
-                 ) -> tuple[FakeReader, list[StreamReport]]:
-    """A0 committed at source offset 3, landing at target offset 103; taken again by a stream
-    whose target partition ends at ``target_end``."""
-    reader = FakeReader(to_assign=[A0])
-    reader.log[A0] = [record(*A0, offset) for offset in range(5)]
-    reader.group_offsets[A0] = 3
-    reader.group_metadata[A0] = "kmirror:target=103"
-    writer = FakeWriter(per_record_acks=True, target_ends={A0: target_end})
-    h = harness(settings_for(tmp_path), reader, writer, answering=answering({A0: target_end}))
-    with caplog.at_level(logging.INFO, logger="kmirror.stream"):
-        h.turn(3)
-    h.stream._commit()
-    h.stream.report()
-    # (copying goes on from the committed offset, as before, landing after what is there)
-    assert [o for o, _ in writer.written[A0]] == [3, 4]
-    assert reader.commit_metadata[-1] == {A0: f"kmirror:target={target_end + 2}"}
-    return reader, h.reports
-
-
-def test_records_on_the_target_past_the_commit_are_counted_and_said(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    _, reports = _taken_again(tmp_path, 106, caplog)
-    assert [r.target_records_past_commit for r in reports] == [3]
-    assert "the target holds 3 record(s) past the committed positions of 1 partition(s)" in (
-        caplog.text)
-
-
-def test_records_gone_from_the_target_are_reported_with_their_range(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    _, reports = _taken_again(tmp_path, 100, caplog)
-    assert [r.target_records_missing for r in reports] == [3]
-    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert ("target topic a partition 0 ends at offset 100, but the records up to offset 102 "
-            "were acknowledged and committed (source topic a partition 0): target offsets "
-            "100-102 are gone from the target") in warning.getMessage()
-
-
-def test_a_target_holding_exactly_what_was_committed_says_nothing(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    _, reports = _taken_again(tmp_path, 103, caplog)
-    assert [(r.target_records_past_commit, r.target_records_missing) for r in reports] == [
-        (0, 0)]
-    assert "past the committed" not in caplog.text and "gone from the target" not in caplog.text

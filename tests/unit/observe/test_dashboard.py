@@ -31,6 +31,7 @@ LABEL_VALUES = {
     "reason": "small batches",
     "path": "whole",
     "kind": "refused_record",
+    "outcome": "proven",
 }
 
 #: What a non-counter name may end with: a unit, or what it counts.

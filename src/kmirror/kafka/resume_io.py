@@ -1,0 +1,77 @@
+"""What a stream reads when it takes partitions over (mirror/resume.py's ``Logs``).
+
+Opened only when a takeover has something to check (a target holding other than what the last
+commit said), closed right after: the source and target records through two group-less
+consumers (kafka/scan.py), the target's end offsets through the stream's admin client, and the
+offset syncs of the target's ``kmirror.offset-syncs``, read once, only when records are gone
+from the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from kmirror.kafka.admin import Admin
+from kmirror.kafka.offsets_io import OffsetsClient
+from kmirror.kafka.scan import PartitionScanner, ScannedRecord
+from kmirror.offsets.clusters import read_syncs
+from kmirror.offsets.syncs import OffsetSync
+
+Key = tuple[str, int]
+ENDS_TIMEOUT_S = 5.0
+
+
+class TakeoverLogs:
+    """Reads the source and target partitions of one takeover."""
+
+    def __init__(self, source_settings: Mapping[str, str], source_label: str,
+                 target_settings: Mapping[str, str], target_admin: Admin, source_alias: str,
+                 isolation: str) -> None:
+        """``isolation``: the stream's own isolation.level (records it never reads took no
+        target offset)."""
+        self._source = PartitionScanner(source_settings, source_label, isolation=isolation)
+        self._target_settings = dict(target_settings)
+        self._target: PartitionScanner | None = None
+        self._admin, self._alias = target_admin, source_alias
+        self._syncs: list[OffsetSync] | None = None
+
+    def target_ends(self, target_keys: list[Key]) -> Mapping[Key, int]:
+        """The end offsets of the target partitions that answer."""
+        return self._admin.end_offsets(target_keys, timeout_s=ENDS_TIMEOUT_S, partial=True)
+
+    def _target_scanner(self) -> PartitionScanner:
+        if self._target is None:
+            self._target = PartitionScanner(self._target_settings, "target cluster")
+        return self._target
+
+    def target_low(self, target_key: Key) -> int:
+        """A target partition's log start offset."""
+        return self._target_scanner().bounds(*target_key)[0]
+
+    def target_record(self, target_key: Key, offset: int) -> ScannedRecord | None:
+        """The target record at ``offset``, or the first one after it (None: none)."""
+        return next(self._target_scanner().records(*target_key, offset, offset + 1), None)
+
+    def source_low(self, key: Key) -> int:
+        """A source partition's log start offset."""
+        return self._source.bounds(*key)[0]
+
+    def source_records(self, key: Key, start: int) -> Iterator[ScannedRecord]:
+        """The source partition's records from ``start`` to its end as it is now."""
+        _low, high = self._source.bounds(*key)
+        return self._source.records(*key, start, high)
+
+    def syncs(self, key: Key, target_topic: str) -> list[OffsetSync]:
+        """The offset syncs of source partition ``key`` into ``target_topic`` (the sync topic
+        is read once per takeover)."""
+        if self._syncs is None:
+            self._syncs = read_syncs(OffsetsClient(self._target_settings,
+                                                   "target cluster")).syncs
+        return [s for s in self._syncs if s.source_alias == self._alias
+                and (s.topic, s.partition) == key and s.target_topic == target_topic]
+
+    def close(self) -> None:
+        """Release the consumers."""
+        self._source.close()
+        if self._target is not None:
+            self._target.close()
