@@ -331,8 +331,10 @@ def test_sigkill_at_random_moments(fault_clusters: FaultClusters,
                   f"{takeovers[-1]:.1f} s")
     case.figures.update(kills=MODE.kills, restart_to_progress_s=takeovers,
                         until_caught_up_s=until_caught_up)
-    # (with --exactly-once a read_committed reader sees every record once, kills or not)
-    case.prove(no_duplicates=path == "exactly-once")
+    # And no record is there twice: what the target held past the last commit was checked
+    # and not sent again (issue 21); with --exactly-once a read_committed reader sees every
+    # record once, kills or not
+    case.prove(no_duplicates=True)
 
 
 @_timeout(300, 900)
@@ -435,7 +437,7 @@ def test_broker_restart(fault_clusters: FaultClusters, new_case: Callable[..., C
 
 
 @_timeout(300, 900)
-@_paths("default", full=("records",))
+@_paths("default", full=("records", "shallow"))
 def test_target_frozen(fault_clusters: FaultClusters, new_case: Callable[..., Case],
                        path: str) -> None:
     case = new_case(_name("target-frozen", path), fault_clusters.source, fault_clusters.target)
@@ -457,7 +459,7 @@ def test_target_frozen(fault_clusters: FaultClusters, new_case: Callable[..., Ca
 
 
 @_timeout(300, 900)
-@_paths("default", full=("records",))
+@_paths("default", full=("records", "shallow"))
 def test_second_member_joins_and_leaves(fault_clusters: FaultClusters,
                                         new_case: Callable[..., Case], path: str) -> None:
     case = new_case(_name("rebalance", path), fault_clusters.source, fault_clusters.target)
@@ -518,7 +520,7 @@ def proxied_target(fault_clusters: FaultClusters, tmp_path: Path) -> Iterator[
 
 
 @_timeout(420, 1200)
-@_paths("default", full=("records",))
+@_paths("default", full=("records", "shallow"))
 def test_slow_lossy_link_to_the_target(fault_clusters: FaultClusters,
                                        new_case: Callable[..., Case],
                                        proxied_target: tuple[str, Toxiproxy], path: str) -> None:
