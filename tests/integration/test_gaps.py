@@ -27,7 +27,7 @@ from tests.helpers.kafka_io import (
     produce,
     read_all,
 )
-from tests.helpers.mirror_run import MirrorProcess, run_mirror, write_config
+from tests.helpers.mirror_run import MirrorProcess, run_mirror, run_verify, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -271,8 +271,42 @@ def test_a_target_topic_deleted_while_mirroring_is_reported_and_not_created_agai
     target_topics = AdminClient({"bootstrap.servers": clusters.target}).list_topics(
         timeout=10).topics
     assert topic_name not in target_topics
-    # And with --recreate.target.topics it is created again, the copy going on from the
-    # committed offset (what the deleted topic held is gone)
+    # And with --recreate.target.topics it is created again, and the records the deleted
+    # topic held (acknowledged, committed) are said to be gone, with their range, and sent
+    # again from the source offset whose record lands at the new topic's end (issue 21)
     recreated = run_mirror([*args, "--until-caught-up", "--recreate.target.topics"])
     assert recreated.returncode == 0, recreated.stderr
-    assert _values(clusters.target, topic_name) == [b"v%d" % i for i in range(300, 500)]
+    assert (f"target topic {topic_name} partition 0 ends at offset 0, but the records up to "
+            f"offset 299 were acknowledged and committed (source topic {topic_name} partition "
+            "0): target offsets 0-299 are gone from the target") in recreated.stderr
+    assert "they are sent again from source offset 0" in recreated.stderr, recreated.stderr
+    assert _values(clusters.target, topic_name) == [b"v%d" % i for i in range(500)]
+    code, report = run_verify(clusters, "--include", topic_name, "--strict")
+    assert code == 0, report
+
+
+def test_records_written_into_the_target_behind_kmirrors_back_are_never_skipped_over(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given 300 records mirrored and committed (where they land included)
+    create_topic(clusters.source, topic_name, 1)
+    produce(clusters.source, topic_name, [Record(b"k", b"v%d" % i, 0) for i in range(300)])
+    args = [*_configs(workdir, clusters, f"g-{topic_name}"), "--include", topic_name]
+    first = run_mirror([*args, "--until-caught-up"])
+    assert first.returncode == 0, first.stderr
+    # When a second writer appends 50 records to the target partition, and the source gets
+    # 100 more (the target now holds 50 records past the committed position: not kmirror's)
+    produce(clusters.target, topic_name, [Record(b"k", b"x%d" % i, 0) for i in range(50)])
+    produce(clusters.source, topic_name,
+            [Record(b"k", b"v%d" % i, 0) for i in range(300, 400)])
+    again = run_mirror([*args, "--until-caught-up"])
+    assert again.returncode == 0, again.stderr
+    # Then the check does not match, and copying goes on from the committed offset: nothing
+    # of the source is skipped, and it says so
+    assert ("holds 50 record(s) from offset 300 on that should be the source's from offset "
+            "300 on (by the last commit), but the value of target offset 349 differs from "
+            "source offset 349's: they are sent again from source offset 300") in (
+                again.stderr), again.stderr
+    assert _values(clusters.target, topic_name) == [
+        *(b"v%d" % i for i in range(300)), *(b"x%d" % i for i in range(50)),
+        *(b"v%d" % i for i in range(300, 400))]

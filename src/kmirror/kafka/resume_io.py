@@ -29,8 +29,11 @@ class TakeoverLogs:
                  isolation: str) -> None:
         """``isolation``: the stream's own isolation.level (records it never reads took no
         target offset)."""
-        self._source = PartitionScanner(source_settings, source_label, isolation=isolation)
+        self._source_settings, self._source_label = dict(source_settings), source_label
+        self._isolation = isolation
         self._target_settings = dict(target_settings)
+        # (opened on first use: a takeover whose target holds what was committed reads none)
+        self._source: PartitionScanner | None = None
         self._target: PartitionScanner | None = None
         self._admin, self._alias = target_admin, source_alias
         self._syncs: list[OffsetSync] | None = None
@@ -52,14 +55,21 @@ class TakeoverLogs:
         """The target record at ``offset``, or the first one after it (None: none)."""
         return next(self._target_scanner().records(*target_key, offset, offset + 1), None)
 
+    def _source_scanner(self) -> PartitionScanner:
+        if self._source is None:
+            self._source = PartitionScanner(self._source_settings, self._source_label,
+                                            isolation=self._isolation)
+        return self._source
+
     def source_low(self, key: Key) -> int:
         """A source partition's log start offset."""
-        return self._source.bounds(*key)[0]
+        return self._source_scanner().bounds(*key)[0]
 
     def source_records(self, key: Key, start: int) -> Iterator[ScannedRecord]:
         """The source partition's records from ``start`` to its end as it is now."""
-        _low, high = self._source.bounds(*key)
-        return self._source.records(*key, start, high)
+        scanner = self._source_scanner()
+        _low, high = scanner.bounds(*key)
+        return scanner.records(*key, start, high)
 
     def syncs(self, key: Key, target_topic: str) -> list[OffsetSync]:
         """The offset syncs of source partition ``key`` into ``target_topic`` (the sync topic
@@ -72,6 +82,6 @@ class TakeoverLogs:
 
     def close(self) -> None:
         """Release the consumers."""
-        self._source.close()
-        if self._target is not None:
-            self._target.close()
+        for scanner in (self._source, self._target):
+            if scanner is not None:
+                scanner.close()

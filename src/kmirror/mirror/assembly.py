@@ -70,6 +70,10 @@ def open_stream(settings: MirrorSettings, source: SourceCluster, stream_index: i
     )
     handler = (load_handler(settings.message_handler, settings.message_handler_args)
                if settings.message_handler else None)
+    if handler is not None and stream_index == 0:
+        _log.info("%s: --message.handler may drop, multiply or redirect records, so commits do "
+                  "not say where they land on the target and a partition taken over after a "
+                  "crash sends again what the target holds past the last commit", label)
     why_records = settings.record_path_reason(source)
     if why_records and stream_index == 0:
         _log.info("%s: every partition goes record by record: %s", source_label(source),

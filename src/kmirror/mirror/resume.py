@@ -152,11 +152,16 @@ class Takeover:
         deadline = time.monotonic() + self._budget_s
         moved: dict[Key, int] = {}
         skipped = proven = 0
+        late: dict[Key, int] = {}  # records to check, when the budget was spent
         for key, taken in asked.items():
             end = ends.get(key)
             if end is None:
                 if taken.landed is not None:
                     self.pending[key] = taken.landed  # (compared when the gate reads it)
+                continue
+            past = end - (taken.landed or 0)
+            if past > 0 and time.monotonic() > deadline:
+                late[key] = past
                 continue
             start = self._start(logs, key, taken, end, deadline)
             if start is not None and start != taken.start:
@@ -168,7 +173,22 @@ class Takeover:
             _log.info("%s: %d record(s) of %d partition(s) taken were already on the target "
                       "(acknowledged after the last commit: a crash?), checked against the "
                       "target's records: not sent again", self.label, skipped, proven)
+        if late:
+            self._late(late, asked)
         return moved
+
+    def _late(self, late: Mapping[Key, int], asked: Mapping[Key, Taken]) -> None:
+        """Partitions not checked within the budget: sent again, said once for all."""
+        stats = self._stats()
+        stats.resumes_fallen_back += len(late)
+        stats.target_records_past_commit += sum(
+            n for k, n in late.items() if asked[k].landed is not None)
+        topic, partition = self._target_key(min(late))
+        _log.warning("%s: %d partition(s) taken were not checked within %.0f s (e.g. target "
+                     "topic %s partition %d): the %d record(s) their target partitions hold past "
+                     "the committed positions are sent again (the target may hold them twice)",
+                     self.label, len(late), self._budget_s, topic, partition,
+                     sum(late.values()))
 
     def _start(self, logs: Logs, key: Key, taken: Taken, end: int,
                deadline: float) -> int | None:
@@ -271,6 +291,7 @@ class Takeover:
         if anchor is None:
             why_not = "no offset sync says which source record lands there"
         elif anchor.target == end:
+            stats.resumes_proven += 1
             _log.warning("%s; they are sent again from source offset %d (found by %s)", where,
                          anchor.source, anchor.known_by)
             return anchor.source

@@ -22,10 +22,12 @@ from tests.unit.mirror.stream_fakes import (
 )
 
 from kmirror.mirror.partitions import Key
+from kmirror.mirror.report import StreamReport
+from kmirror.mirror.resume import Taken, Takeover
 from kmirror.mirror.target_gate import CHECK_INTERVAL_S
 from kmirror.offsets.syncs import OffsetSync
 
-A0 = ("a", 0)
+A0, A1 = ("a", 0), ("a", 1)
 SHIFT = 100  # source offset o lands at target offset o + 100
 
 
@@ -198,7 +200,7 @@ def test_a_sync_at_the_target_end_says_where_to_go_back_to(
     reader = FakeReader(log={A0: [record(*A0, o) for o in range(10)]})
     sync = OffsetSync("source", "a", 0, 2, 102, "a")
     h, _ = taken(tmp_path, caplog, copies(reader, range(3)), committed=5, syncs=(sync,))
-    assert sent(h) == list(range(3, 10)) and counts(h) == (0, 0, 2, 0, 0)
+    assert sent(h) == list(range(3, 10)) and counts(h) == (0, 0, 2, 1, 0)
 
 
 def test_records_gone_without_a_sync_are_said_and_not_sent_again(
@@ -270,3 +272,21 @@ def test_with_a_message_handler_nothing_is_checked(tmp_path: Path,
     assert sent(h)[0] == 3 and logs.closed == 0
     assert counts(h) == (0, 0, 0, 0, 0)
 
+
+
+def test_partitions_not_checked_within_the_budget_are_sent_again_said_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Given two partitions whose targets hold records past their commits, and no time left
+    reader = FakeReader(log={k: [record(*k, o) for o in range(10)] for k in (A0, A1)})
+    logs = FakeLogs(reader, ends={A0: 106, A1: 105})
+    report = StreamReport("source", 0)
+    takeover = Takeover(lambda: logs, "here", lambda key: key, lambda: report, budget_s=-1)
+    # When they are taken
+    moved = takeover.starts({A0: Taken(3, 103), A1: Taken(3, 103)})
+    # Then both start at their committed offsets, said in one warning and counted
+    assert moved == {} and logs.closed == 1
+    assert (report.resumes_fallen_back, report.target_records_past_commit) == (2, 5)
+    [warning] = warnings(caplog)
+    assert ("here: 2 partition(s) taken were not checked within -1 s (e.g. target topic a "
+            "partition 0): the 5 record(s) their target partitions hold past the committed "
+            "positions are sent again") in warning
