@@ -93,11 +93,13 @@ class Logs(Protocol):
 @dataclass(frozen=True)
 class Anchor:
     """The first record sent from source offset ``source`` on lands at target offset
-    ``target``; ``known_by`` says how that is known (for messages)."""
+    ``target``; ``known_by`` says how that is known (for messages); ``before``: the source
+    offset of the record at ``target - 1``, when known."""
 
     source: int
     target: int
     known_by: str
+    before: int | None = None
 
 
 @dataclass(frozen=True)
@@ -288,8 +290,13 @@ class Takeover:
                  f"{landed - 1} are gone from the target (an unclean leader election, or the "
                  f"partition created again?)")
         anchor = self._anchor(logs, key, end)
+        if anchor is not None and anchor.source > taken.start:
+            anchor = None  # (records gone were committed: they come before the commit)
         if anchor is None:
             why_not = "no offset sync says which source record lands there"
+        elif anchor.target == end and (why_not := self._before(logs, key, anchor)):
+            why_not = f"the records by {anchor.known_by} do not match: {why_not}"
+            stats.resumes_fallen_back += 1
         elif anchor.target == end:
             stats.resumes_proven += 1
             _log.warning("%s; they are sent again from source offset %d (found by %s)", where,
@@ -309,6 +316,21 @@ class Takeover:
                      "records are not sent again", where, why_not, taken.start)
         return None
 
+    def _before(self, logs: Logs, key: Key, anchor: Anchor) -> str:
+        """Why the target's last record is not the source's at ``anchor.before`` ("" when it
+        is, or nothing is known to compare)."""
+        if anchor.before is None:
+            return ""
+        try:
+            record = next(iter(logs.source_records(key, anchor.before)), None)
+            if record is None or record[0] != anchor.before:
+                raise NotProven(f"source offset {anchor.before} cannot be read")
+            _same(record, logs.target_record(self._target_key(key), anchor.target - 1),
+                  anchor.target - 1)
+        except (NotProven, KmirrorError) as exc:
+            return str(exc)
+        return ""
+
     def _anchor(self, logs: Logs, key: Key, end: int) -> Anchor | None:
         """A source offset whose records land at or below target offset ``end``: from the
         newest offset sync at or below it; the source's log start for an empty target."""
@@ -320,10 +342,12 @@ class Takeover:
         best: Anchor | None = None
         for sync in syncs:
             if sync.run_upstream >= 0 and sync.run_downstream <= end <= sync.downstream:
-                return Anchor(sync.run_upstream + end - sync.run_downstream, end,
-                              "an offset sync's one-to-one run")
+                source = sync.run_upstream + end - sync.run_downstream
+                return Anchor(source, end, "an offset sync's one-to-one run",
+                              source - 1 if end > sync.run_downstream else None)
             if sync.downstream < end and (best is None or sync.downstream + 1 > best.target):
-                best = Anchor(sync.upstream + 1, sync.downstream + 1, "an offset sync")
+                best = Anchor(sync.upstream + 1, sync.downstream + 1, "an offset sync",
+                              sync.upstream)
         if best is None and end == 0:
             try:
                 return Anchor(logs.source_low(key), 0, "the source's log start")

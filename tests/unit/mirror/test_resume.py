@@ -203,6 +203,28 @@ def test_a_sync_at_the_target_end_says_where_to_go_back_to(
     assert sent(h) == list(range(3, 10)) and counts(h) == (0, 0, 2, 1, 0)
 
 
+@pytest.mark.parametrize("sync", [OffsetSync("source", "a", 0, 2, 102, "a"),
+                                  OffsetSync("source", "a", 0, 4, 104, "a", 0, 100)],
+                         ids=["sync below", "run across"])
+def test_a_sync_whose_record_is_not_the_targets_is_not_followed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, sync: OffsetSync) -> None:
+    # Given a target whose last record (102) is not the copy of source 2
+    reader = FakeReader(log={A0: [record(*A0, o) for o in range(10)]})
+    target = [*copies(reader, range(2)), (102, b"k2", b"someone else's", (), 1_002)]
+    h, _ = taken(tmp_path, caplog, target, committed=5, syncs=(sync,))
+    # Then the missing records are said, and not sent again from where the sync says
+    assert sent(h) == [5, 6, 7, 8, 9] and counts(h) == (0, 0, 2, 0, 1)
+    assert "do not match: the value of target offset 102 differs" in warnings(caplog)[0]
+
+
+def test_a_sync_past_the_committed_offset_is_not_followed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    reader = FakeReader(log={A0: [record(*A0, o) for o in range(10)]})
+    sync = OffsetSync("source", "a", 0, 7, 102, "a")  # (not this copy's: 7 lands at 107)
+    h, _ = taken(tmp_path, caplog, copies(reader, range(3)), committed=5, syncs=(sync,))
+    assert sent(h) == [5, 6, 7, 8, 9] and counts(h) == (0, 0, 2, 0, 1)
+
+
 def test_records_gone_without_a_sync_are_said_and_not_sent_again(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     reader = FakeReader(log={A0: [record(*A0, o) for o in range(10)]})
