@@ -127,13 +127,16 @@ class Takeover:
         self._open_logs, self.label, self._target_key = open_logs, label, target_key
         self._stats, self._never_sent, self._budget_s = stats, never_sent, budget_s
         self.pending: dict[Key, int] = {}  # stored landings not compared yet (no answer)
-        self.ends: dict[Key, int] = {}  # the target end offsets read by the last ``starts``
+        # The target partitions the last ``starts`` asked for their end offsets (by source
+        # partition), and the end offsets of those that answered
+        self.asked: set[Key] = set()
+        self.ends: dict[Key, int] = {}
 
     def starts(self, taken: Mapping[Key, Taken]) -> dict[Key, int]:
         """The partitions of ``taken`` that start elsewhere than ``Taken.start``: past records
         proven on the target, or back where records gone from it begin."""
         asked = {k: t for k, t in taken.items() if t.landed is not None or t.guess}
-        self.ends = {}
+        self.ends, self.asked = {}, set(asked)
         if not asked:
             return {}
         logs = self._open_logs()

@@ -207,7 +207,9 @@ class MirrorStream:
         self.tracker.mark_committed({k: o for k, o in start.items() if k not in self._starts})
         self.parts.assign(keys)
         # (new target partitions not led yet wait; those the takeover read are ready)
-        waiting = self.gate.admit(keys, self.takeover.ends if self.takeover else None)
+        takeover = self.takeover
+        waiting = (self.gate.admit(keys, takeover.ends, takeover.asked) if takeover is not None
+                   else self.gate.admit(keys))
         self._seed_landings(self.gate.admitted_ends, mine)
         phases.done("target ready")
         if self.syncs is not None and not self.writer.per_record_acks:

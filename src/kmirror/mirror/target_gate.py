@@ -75,16 +75,17 @@ class TargetGate:
         if jobs is not None:
             self._job = jobs.every("target-ready", None, self._ask_asked)
 
-    def admit(self, keys: list[Key], known: Mapping[Key, int] | None = None) -> list[Key]:
+    def admit(self, keys: list[Key], known: Mapping[Key, int] | None = None,
+              asked: Collection[Key] = ()) -> list[Key]:
         """Newly assigned partitions (inside the group callback): those whose target
-        partitions do not answer yet wait; returns them. ``known``: end offsets just read,
-        of partitions answering (not asked again)."""
+        partitions do not answer yet wait; returns them. ``known``: the end offsets of those
+        of ``asked`` that answered just now (the others wait: not asked twice)."""
         if not keys or self._answering is None:
             return []
-        wanted = set(keys)
-        known = {k: e for k, e in (known or {}).items() if k in wanted}
-        asked = [k for k in keys if k not in known]
-        answering = {**known, **(self._ask(asked, ADMIT_TIMEOUT_S) if asked else {})}
+        done = set(asked)
+        to_ask = [k for k in keys if k not in done]
+        answering = {**{k: e for k, e in (known or {}).items() if k in done},
+                     **(self._ask(to_ask, ADMIT_TIMEOUT_S) if to_ask else {})}
         self.admitted_ends = answering
         waiting = [k for k in keys if k not in answering]
         if waiting:
