@@ -108,7 +108,6 @@ class Taken:
 
     start: int
     landed: int | None = None  # where the commit said ``start`` lands (None: no commit note)
-    committed: bool = True  # False: no commit, ``start`` is where auto.offset.reset says
     guess: bool = False  # no commit, at the log start: the target may hold a first run's copy
 
 

@@ -181,7 +181,7 @@ class MirrorStream:
             # (explicit starts: the first commit writes them, even one below the group's)
             self._starts.update(self.takeover.starts({
                 **{k: Taken(offset, landing.parse(note)) for k, (offset, note) in found.items()},
-                **{k: Taken(low, committed=False, guess=True) for k, (low, _) in marks.items()
+                **{k: Taken(low, guess=True) for k, (low, _) in marks.items()
                    if self.reset_to_earliest and k[0] not in self._new_sources}}))
             phases.done("takeover")
         return held, {**self._committed, **self._starts}
