@@ -217,6 +217,54 @@ def test_kill_9_and_restart_loses_nothing(
     assert "may hold them twice" not in restart.output(), restart.output()[-3000:]
 
 
+def test_a_member_killed_in_a_group_of_two_leaves_no_duplicates(
+    clusters: Clusters, workdir: Path, topic_name: str
+) -> None:
+    # Given two kmirror processes in one group, 20,000 records copied and committed (commits
+    # every 30 s: the next one comes after the kill below)
+    create_topic(clusters.source, topic_name, 4)
+    produce(clusters.source, topic_name, _records(20_000, 4))
+    source, target = _configs(workdir, clusters, f"g-{topic_name}")
+    group = f"g-{topic_name}"
+    args = ["--consumer.config", str(source), "--producer.config", str(target),
+            "--include", topic_name, "--offset.commit.interval.ms", "30000",
+            "--metrics.port", "0", "--verbose"]
+    stays = MirrorProcess(args, workdir / "stays.log")
+    killed = MirrorProcess(args, workdir / "killed.log")
+    try:
+        deadline = time.monotonic() + 90
+        while committed(clusters.source, group, topic_name, range(4)) != {p: 5_000
+                                                                         for p in range(4)}:
+            assert time.monotonic() < deadline, killed.output()[-3000:]
+            time.sleep(0.3)
+        # When 20,000 more are copied and one member is killed before its next commit
+        produce(clusters.source, topic_name, _records(20_000, 4, seed=1))
+        while sum(end_offsets(clusters.target, topic_name).values()) < 40_000:
+            assert time.monotonic() < deadline, killed.output()[-3000:]
+            time.sleep(0.05)
+        killed.stop(signal.SIGKILL)
+        # Then the other takes its partitions over (when its session ends), finds their
+        # records on the target, checks them and sends nothing again
+        stays.wait_for("taken were already on the target", timeout_s=120)
+        produce(clusters.source, topic_name, _records(1_000, 4, seed=2))
+        deadline = time.monotonic() + 60
+        while sum(end_offsets(clusters.target, topic_name).values()) < 41_000:
+            assert time.monotonic() < deadline, stays.output()[-3000:]
+            time.sleep(0.2)
+    finally:
+        killed.stop(signal.SIGKILL)
+        assert stays.stop() == 0, stays.output()[-3000:]
+    src = read_all(clusters.source, topic_name)
+    dst = read_all(clusters.target, topic_name)
+    for partition in range(4):
+        want = [r.content() for r in src if r.partition == partition]
+        got = [r.content() for r in dst if r.partition == partition]
+        assert got == want, (partition, len(got), len(want))
+    said = re.findall(r"(\d+) record\(s\) of \d+ partition\(s\) taken were already on the "
+                      r"target", stays.output())
+    assert sum(map(int, said)) > 0 and "may hold them twice" not in stays.output()
+
+
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
 def test_compressed_sources(clusters: Clusters, workdir: Path, topic_name: str, codec: str) -> None:
     create_topic(clusters.source, topic_name, 2)
