@@ -21,6 +21,10 @@ Key = tuple[str, int]
 # (inside the group callback: short; a target partition not answering yet is not checked,
 # and the stream asks it again until it is ready, as any new one: mirror/target_gate.py)
 ENDS_TIMEOUT_S = 3.0
+# Reads start and stop at offsets we name (the group callback waits meanwhile): a fetch left
+# waiting for new records (500 ms by default) would hold each partition's next read, as in
+# `kmirror verify` (kafka/scan.py). A read that comes back short only fails the check.
+FETCH_WAIT_MS = 10
 
 
 class TakeoverLogs:
@@ -46,7 +50,8 @@ class TakeoverLogs:
 
     def _target_scanner(self) -> PartitionScanner:
         if self._target is None:
-            self._target = PartitionScanner(self._target_settings, "target cluster")
+            self._target = PartitionScanner(self._target_settings, "target cluster",
+                                            FETCH_WAIT_MS)
         return self._target
 
     def target_low(self, target_key: Key) -> int:
@@ -60,7 +65,7 @@ class TakeoverLogs:
     def _source_scanner(self) -> PartitionScanner:
         if self._source is None:
             self._source = PartitionScanner(self._source_settings, self._source_label,
-                                            isolation=self._isolation)
+                                            FETCH_WAIT_MS, self._isolation)
         return self._source
 
     def source_low(self, key: Key) -> int:
