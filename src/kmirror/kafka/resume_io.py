@@ -9,7 +9,7 @@ from the target.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 from kmirror.kafka.admin import Admin
 from kmirror.kafka.offsets_io import OffsetsClient
@@ -18,6 +18,7 @@ from kmirror.offsets.clusters import read_syncs
 from kmirror.offsets.syncs import OffsetSync
 
 Key = tuple[str, int]
+Take = Callable[[Key, ScannedRecord], bool]
 # (inside the group callback: short; a target partition not answering yet is not checked,
 # and the stream asks it again until it is ready, as any new one: mirror/target_gate.py)
 ENDS_TIMEOUT_S = 3.0
@@ -54,13 +55,9 @@ class TakeoverLogs:
                                             FETCH_WAIT_MS)
         return self._target
 
-    def target_low(self, target_key: Key) -> int:
-        """A target partition's log start offset."""
-        return self._target_scanner().bounds(*target_key)[0]
-
-    def target_record(self, target_key: Key, offset: int) -> ScannedRecord | None:
-        """The target record at ``offset``, or the first one after it (None: none)."""
-        return next(self._target_scanner().records(*target_key, offset, offset + 1), None)
+    def target_scan(self, starts: Mapping[Key, int], take: Take, deadline: float) -> set[Key]:
+        """Read target partitions from their start offsets (kafka/scan.py ``scan``)."""
+        return self._target_scanner().scan(starts, take, deadline)
 
     def _source_scanner(self) -> PartitionScanner:
         if self._source is None:
@@ -72,11 +69,9 @@ class TakeoverLogs:
         """A source partition's log start offset."""
         return self._source_scanner().bounds(*key)[0]
 
-    def source_records(self, key: Key, start: int) -> Iterator[ScannedRecord]:
-        """The source partition's records from ``start`` to its end as it is now."""
-        scanner = self._source_scanner()
-        _low, high = scanner.bounds(*key)
-        return scanner.records(*key, start, high)
+    def source_scan(self, starts: Mapping[Key, int], take: Take, deadline: float) -> set[Key]:
+        """Read source partitions from their start offsets, at the stream's isolation level."""
+        return self._source_scanner().scan(starts, take, deadline)
 
     def syncs(self, key: Key, target_topic: str) -> list[OffsetSync]:
         """The offset syncs of source partition ``key`` into ``target_topic`` (the sync topic

@@ -7,6 +7,7 @@ timestamp_ms)`` so nothing above needs client types.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -111,6 +112,47 @@ class PartitionScanner:
                         return
         finally:
             consumer.unassign()
+
+    def scan(self, starts: Mapping[tuple[str, int], int],
+             take: Callable[[tuple[str, int], ScannedRecord], bool],
+             deadline: float) -> set[tuple[str, int]]:
+        """Read many partitions at once, each from its start offset, in offset order within
+        each: every record goes to ``take(partition, record)`` until it returns False (that
+        partition is done) or the partition ends (its end as it is now). Returns the
+        partitions done or ended before ``deadline`` (``time.monotonic()``); the others were
+        not read to their end."""
+        consumer = self._consumer
+        left = {TopicPartition(t, p): (t, p) for t, p in starts}
+        if not left:
+            return set()
+        consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+        finished: set[tuple[str, int]] = set()
+        try:
+            while len(finished) < len(starts) and time.monotonic() < deadline:
+                batch = consumer.consume(BATCH, min(1.0, max(0.0, deadline - time.monotonic())))
+                done = []
+                for msg in batch:
+                    key = (msg.topic(), msg.partition())
+                    if key in finished:
+                        continue
+                    error = msg.error()
+                    if error is not None:
+                        if error.code() != PARTITION_EOF:
+                            raise translated(MirrorError, f"{self.label}: {key[0]}[{key[1]}]: "
+                                             f"{error.str()}", error)
+                    else:
+                        headers = msg.headers()
+                        record = (msg.offset(), msg.key(), msg.value(),
+                                  tuple(headers) if headers else (), msg.timestamp()[1])
+                        if take(key, record):
+                            continue
+                    finished.add(key)
+                    done.append(TopicPartition(*key))
+                if done:
+                    consumer.pause(done)
+        finally:
+            consumer.unassign()
+        return finished
 
     def close(self) -> None:
         """Release the consumer."""

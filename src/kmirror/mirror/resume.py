@@ -29,16 +29,17 @@ A second writer breaks the prefix, and the check sees it (a record that differs)
 a message handler (records dropped or multiplied) nor with --exactly-once (its transactions
 keep their own positions): the stream passes no ``Takeover`` then.
 
-Reading happens inside the group callback, before the partitions are fetched, within
-``CHECK_BUDGET_S`` for all partitions of one assignment together; partitions not checked by
-then are sent again (the old behaviour), said in one warning.
+Reading happens inside the group callback, before the partitions are fetched, for all the
+partitions of one assignment at once (one source read over all of them, then one target read
+for their last records and one for their first), within ``CHECK_BUDGET_S``; partitions not
+checked by then are sent again (the old behaviour), said in one warning.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,10 +52,15 @@ from kmirror.topics.naming import PROVENANCE_HEADER
 _log = logging.getLogger("kmirror.stream")
 
 CHECK_BUDGET_S = 30.0  # for every partition of one assignment together
+WARNINGS = 5  # partitions that fall back named one by one per assignment (then one line)
 
 Headers = Sequence[tuple[str, bytes | None]]
 # (offset, key, value, headers, timestamp ms), as kafka/scan.py reads them
 Record = tuple[int, bytes | None, bytes | None, Headers, int]
+
+
+# Handed every record read, in offset order per partition; False: that partition is done
+Take = Callable[[Key, "Record"], bool]
 
 
 class Logs(Protocol):
@@ -64,21 +70,18 @@ class Logs(Protocol):
         """The end offsets of the target partitions that answer."""
         ...
 
-    def target_low(self, target_key: Key) -> int:
-        """A target partition's log start offset."""
+    def source_scan(self, starts: Mapping[Key, int], take: Take, deadline: float) -> set[Key]:
+        """Read source partitions from their start offsets, as the stream reads them (the
+        same isolation level), handing each record to ``take``, until it says done or the
+        partition ends; returns those done or ended before ``deadline``."""
         ...
 
-    def target_record(self, target_key: Key, offset: int) -> Record | None:
-        """The target record at ``offset`` (None: none there)."""
+    def target_scan(self, starts: Mapping[Key, int], take: Take, deadline: float) -> set[Key]:
+        """The same over target partitions."""
         ...
 
     def source_low(self, key: Key) -> int:
         """A source partition's log start offset."""
-        ...
-
-    def source_records(self, key: Key, start: int) -> Iterator[Record]:
-        """The source partition's records from ``start`` to its end, as the stream reads them
-        (the same isolation level)."""
         ...
 
     def syncs(self, key: Key, target_topic: str) -> list[OffsetSync]:
@@ -100,6 +103,20 @@ class Anchor:
     target: int
     known_by: str
     before: int | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """The target holds records from ``anchor.target`` to ``end - 1``: are they the
+    source's from ``anchor.source`` on?"""
+
+    anchor: Anchor
+    end: int
+
+    @property
+    def count(self) -> int:
+        """How many records the target holds from the anchor on."""
+        return self.end - self.anchor.target
 
 
 @dataclass(frozen=True)
@@ -155,127 +172,127 @@ class Takeover:
         self.ends = ends
         deadline = time.monotonic() + self._budget_s
         moved: dict[Key, int] = {}
-        skipped = proven = 0
-        late: dict[Key, int] = {}  # records to check, when the budget was spent
+        checks: dict[Key, Check] = {}
+        stats = self._stats()
         for key, taken in asked.items():
-            end = ends.get(key)
+            end, landed = ends.get(key), taken.landed
             if end is None:
-                if taken.landed is not None:
-                    self.pending[key] = taken.landed  # (compared when the gate reads it)
-                continue
-            past = end - (taken.landed or 0)
-            if past > 0 and time.monotonic() > deadline:
-                late[key] = past
-                continue
-            start = self._start(logs, key, taken, end, deadline)
-            if start is not None and start != taken.start:
-                moved[key] = start
-                if start > taken.start:
-                    skipped += end - (taken.landed or 0)
-                    proven += 1
+                if landed is not None:
+                    self.pending[key] = landed  # (compared when the gate reads it)
+            elif landed is None:  # (a guess: no commit, at the log start)
+                if end > 0:
+                    checks[key] = Check(Anchor(taken.start, 0, "the source's log start (no "
+                                               "commit yet)"), end)
+            elif end > landed:
+                stats.target_records_past_commit += end - landed
+                checks[key] = Check(Anchor(taken.start, landed, "the last commit"), end)
+            elif end < landed:
+                start = self._lost(logs, key, taken, end, deadline)
+                if start is not None:
+                    moved[key] = start
+        results = self._check(logs, checks, deadline)
+        proven = {k: r for k, r in results.items() if isinstance(r, int)}
+        moved.update(proven)
         if proven:
+            skipped = sum(checks[k].count for k in proven)
+            stats.resumes_proven += len(proven)
+            stats.records_skipped += skipped
             _log.info("%s: %d record(s) of %d partition(s) taken were already on the target "
                       "(acknowledged after the last commit: a crash?), checked against the "
-                      "target's records: not sent again", self.label, skipped, proven)
+                      "target's records: not sent again", self.label, skipped, len(proven))
+        self._fall_back({k: (checks[k], r) for k, r in results.items() if isinstance(r, str)})
+        late = [k for k in checks if k not in results]
         if late:
-            self._late(late, asked)
+            self._late({k: checks[k] for k in late})
         return moved
 
-    def _late(self, late: Mapping[Key, int], asked: Mapping[Key, Taken]) -> None:
+    def _fall_back(self, failed: Mapping[Key, tuple[Check, str]]) -> None:
+        """Partitions whose records on the target were not proven: sent again, said."""
+        self._stats().resumes_fallen_back += len(failed)
+        for key, (check, why_not) in sorted(failed.items())[:WARNINGS]:
+            topic, partition = self._target_key(key)
+            anchor = check.anchor
+            _log.warning("%s, topic %s partition %d: target topic %s partition %d holds %d "
+                         "record(s) from offset %d on that should be the source's from offset "
+                         "%d on (by %s), but %s: they are sent again from source offset %d (the "
+                         "target may hold them twice)", self.label, key[0], key[1], topic,
+                         partition, check.count, anchor.target, anchor.source, anchor.known_by,
+                         why_not, anchor.source)
+        if len(failed) > WARNINGS:
+            _log.warning("%s: and %d partition(s) more: the records their target partitions "
+                         "hold past the committed positions (%d) are sent again, not proven "
+                         "(see the lines above for why some were not)", self.label,
+                         len(failed) - WARNINGS,
+                         sum(c.count for k, (c, _) in sorted(failed.items())[WARNINGS:]))
+
+    def _late(self, late: Mapping[Key, Check]) -> None:
         """Partitions not checked within the budget: sent again, said once for all."""
-        stats = self._stats()
-        stats.resumes_fallen_back += len(late)
-        stats.target_records_past_commit += sum(
-            n for k, n in late.items() if asked[k].landed is not None)
+        self._stats().resumes_fallen_back += len(late)
         topic, partition = self._target_key(min(late))
         _log.warning("%s: %d partition(s) taken were not checked within %.0f s (e.g. target "
                      "topic %s partition %d): the %d record(s) their target partitions hold past "
                      "the committed positions are sent again (the target may hold them twice)",
                      self.label, len(late), self._budget_s, topic, partition,
-                     sum(late.values()))
+                     sum(c.count for c in late.values()))
 
-    def _start(self, logs: Logs, key: Key, taken: Taken, end: int,
-               deadline: float) -> int | None:
-        """Where ``key`` starts (None: at ``taken.start``)."""
-        landed = taken.landed
-        if landed is None:  # (a guess: no commit, at the log start)
-            if end == 0 or not self._holds_from_zero(logs, key):
-                return None
-            anchor = Anchor(taken.start, 0, "the source's log start (no commit yet)")
-            return self._skip_or_send(logs, key, anchor, end, deadline)
-        if end == landed:
-            return None
-        if end > landed:
-            self._stats().target_records_past_commit += end - landed
-            anchor = Anchor(taken.start, landed, "the last commit")
-            return self._skip_or_send(logs, key, anchor, end, deadline)
-        return self._lost(logs, key, taken, end, deadline)
+    def _check(self, logs: Logs, checks: Mapping[Key, Check],
+               deadline: float) -> dict[Key, int | str]:
+        """For each partition checked before ``deadline``: the source offset after the last
+        record the target already holds, when that record and the first equal the target's
+        (at ``end - 1`` and at the anchor); else why not. Read for all partitions at once."""
+        if not checks:
+            return {}
+        found: dict[Key, tuple[int, Record | None, Record | None]] = {}
+        never_sent = self._never_sent
 
-    def _holds_from_zero(self, logs: Logs, key: Key) -> bool:
-        try:
-            return logs.target_low(self._target_key(key)) == 0
-        except KmirrorError:
-            return False
-
-    def _skip_or_send(self, logs: Logs, key: Key, anchor: Anchor, end: int,
-                      deadline: float) -> int | None:
-        """After the records from ``anchor`` on that the target holds up to ``end``, once
-        proven; else None (sent again from ``anchor.source``), said."""
-        start, why_not = self._proven(logs, key, anchor, end, deadline)
-        if start is None:
-            topic, partition = self._target_key(key)
-            _log.warning("%s, topic %s partition %d: target topic %s partition %d holds %d "
-                         "record(s) from offset %d on that should be the source's from offset "
-                         "%d on (by %s), but %s: they are sent again from source offset %d (the "
-                         "target may hold them twice)", self.label, key[0], key[1], topic,
-                         partition, end - anchor.target, anchor.target, anchor.source,
-                         anchor.known_by, why_not, anchor.source)
-        return start
-
-    def _proven(self, logs: Logs, key: Key, anchor: Anchor, end: int,
-                deadline: float) -> tuple[int | None, str]:
-        """The offset after the last source record already on the target, once proven (and
-        counted), else None and why not (counted too)."""
-        stats = self._stats()
-        count = end - anchor.target
-        try:
-            start = self._match(logs, key, anchor, count, end, deadline)
-        except (NotProven, KmirrorError) as exc:
-            stats.resumes_fallen_back += 1
-            return None, str(exc)
-        stats.resumes_proven += 1
-        stats.records_skipped += count
-        _log.debug("%s, topic %s partition %d: source offsets %d-%d are on the target at %d-%d "
-                   "(checked): copying goes on at %d", self.label, key[0], key[1],
-                   anchor.source, start - 1, anchor.target, end - 1, start)
-        return start, ""
-
-    def _match(self, logs: Logs, key: Key, anchor: Anchor, count: int, end: int,
-               deadline: float) -> int:
-        """The source offset after the ``count``-th record sent from ``anchor.source``, when
-        it and the first equal the target's records at ``end - 1`` and ``anchor.target``."""
-        first: Record | None = None
-        last: Record | None = None
-        seen = 0
-        for record in logs.source_records(key, anchor.source):
-            if time.monotonic() > deadline:
-                raise NotProven(f"it was not checked within {self._budget_s:.0f} s")
-            if self._never_sent is not None and _provenance(record[3]) == self._never_sent:
-                continue
+        def count(key: Key, record: Record) -> bool:
+            if never_sent is not None and _provenance(record[3]) == never_sent:
+                return True  # (never sent: it took no target offset)
+            seen, first, _ = found.get(key, (0, None, None))
             seen += 1
-            if seen == 1:
-                first = record
-            if seen == count:
-                last = record
-                break
-        if last is None or first is None:
-            raise NotProven(f"the source holds only {seen} record(s) from offset "
-                            f"{anchor.source} on")
-        target_key = self._target_key(key)
-        _same(last, logs.target_record(target_key, end - 1), end - 1)
-        if count > 1:
-            _same(first, logs.target_record(target_key, anchor.target), anchor.target)
-        return last[0] + 1
+            done = seen == checks[key].count
+            found[key] = (seen, first or record, record if done else None)
+            return not done
+
+        results: dict[Key, int | str] = {}
+        try:
+            read = logs.source_scan({k: c.anchor.source for k, c in checks.items()}, count,
+                                    deadline)
+        except KmirrorError as exc:
+            return {k: f"the source cannot be read: {exc}" for k in checks}
+        matched: dict[Key, tuple[Record, Record]] = {}
+        for key in read:
+            seen, first, last = found.get(key, (0, None, None))
+            if first is None or last is None:
+                results[key] = (f"the source holds only {seen} record(s) from offset "
+                                f"{checks[key].anchor.source} on")
+            else:
+                matched[key] = (first, last)
+        target_key = self._target_key
+        try:
+            lasts = _records_at(logs, {target_key(k): checks[k].end - 1 for k in matched},
+                                deadline)
+            firsts = _records_at(logs, {target_key(k): checks[k].anchor.target
+                                        for k in matched if checks[k].count > 1}, deadline)
+        except KmirrorError as exc:
+            return {**results, **{k: f"the target cannot be read: {exc}" for k in matched}}
+        for key, (first, last) in matched.items():
+            check, at = checks[key], target_key(key)
+            if at not in lasts or (check.count > 1 and at not in firsts):
+                continue  # (not read in time)
+            try:
+                _same(last, lasts[at], check.end - 1)
+                if check.count > 1:
+                    _same(first, firsts[at], check.anchor.target)
+            except NotProven as exc:
+                results[key] = str(exc)
+                continue
+            _log.debug("%s, topic %s partition %d: source offsets %d-%d are on the target at "
+                       "%d-%d (checked): copying goes on at %d", self.label, key[0], key[1],
+                       check.anchor.source, last[0], check.anchor.target, check.end - 1,
+                       last[0] + 1)
+            results[key] = last[0] + 1
+        return results
 
     def _lost(self, logs: Logs, key: Key, taken: Taken, end: int,
               deadline: float) -> int | None:
@@ -296,38 +313,43 @@ class Takeover:
             anchor = None  # (records gone were committed: they come before the commit)
         if anchor is None:
             why_not = "no offset sync says which source record lands there"
-        elif anchor.target == end and (why_not := self._before(logs, key, anchor)):
-            why_not = f"the records by {anchor.known_by} do not match: {why_not}"
-            stats.resumes_fallen_back += 1
         elif anchor.target == end:
-            stats.resumes_proven += 1
-            _log.warning("%s; they are sent again from source offset %d (found by %s)", where,
-                         anchor.source, anchor.known_by)
-            return anchor.source
+            why_not = self._before(logs, key, anchor, deadline)
+            if not why_not:
+                stats.resumes_proven += 1
+                _log.warning("%s; they are sent again from source offset %d (found by %s)",
+                             where, anchor.source, anchor.known_by)
+                return anchor.source
         else:
-            start, why_not = self._proven(logs, key, anchor, end, deadline)
-            if start is not None:
+            result = self._check(logs, {key: Check(anchor, end)}, deadline).get(
+                key, f"it was not checked within {self._budget_s:.0f} s")
+            if isinstance(result, int):
+                stats.resumes_proven += 1
+                stats.records_skipped += end - anchor.target
                 _log.warning("%s; they are sent again from source offset %d (found by %s, "
-                             "then the %d record(s) still there checked)", where, start,
+                             "then the %d record(s) still there checked)", where, result,
                              anchor.known_by, end - anchor.target)
-                return start
-            why_not = f"the records after {anchor.known_by} do not match: {why_not}"
-        if anchor is None:
-            stats.resumes_fallen_back += 1
+                return result
+            why_not = result
+        if anchor is not None:
+            why_not = f"the records by {anchor.known_by} do not match: {why_not}"
+        stats.resumes_fallen_back += 1
         _log.warning("%s; %s: copying goes on from the committed source offset %d, the missing "
                      "records are not sent again", where, why_not, taken.start)
         return None
 
-    def _before(self, logs: Logs, key: Key, anchor: Anchor) -> str:
+    def _before(self, logs: Logs, key: Key, anchor: Anchor, deadline: float) -> str:
         """Why the target's last record is not the source's at ``anchor.before`` ("" when it
         is, or nothing is known to compare)."""
         if anchor.before is None:
             return ""
         try:
-            record = next(iter(logs.source_records(key, anchor.before)), None)
+            record = _records_at(logs, {key: anchor.before}, deadline,
+                                 logs.source_scan).get(key)
             if record is None or record[0] != anchor.before:
                 raise NotProven(f"source offset {anchor.before} cannot be read")
-            _same(record, logs.target_record(self._target_key(key), anchor.target - 1),
+            at = self._target_key(key)
+            _same(record, _records_at(logs, {at: anchor.target - 1}, deadline).get(at),
                   anchor.target - 1)
         except (NotProven, KmirrorError) as exc:
             return str(exc)
@@ -413,3 +435,20 @@ def _same(source: Record, target: Record | None, offset: int) -> None:
     if _own(source[3]) != _own(target[3]):
         raise NotProven(f"the headers of target offset {offset} differ from source offset "
                         f"{source[0]}'s")
+
+
+def _records_at(logs: Logs, offsets: Mapping[Key, int], deadline: float,
+                scan: Callable[[Mapping[Key, int], Take, float], set[Key]] | None = None
+                ) -> dict[Key, Record | None]:
+    """The first record at or after each offset (None: none), of the partitions read before
+    ``deadline``; read from the target unless ``scan`` says otherwise."""
+    if not offsets:
+        return {}
+    got: dict[Key, Record] = {}
+
+    def keep(key: Key, record: Record) -> bool:
+        got[key] = record
+        return False
+
+    done = (scan or logs.target_scan)(offsets, keep, deadline)
+    return {k: got.get(k) for k in done}

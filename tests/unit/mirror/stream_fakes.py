@@ -5,7 +5,8 @@ fake target acknowledges what it holds when told to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -333,22 +334,32 @@ class FakeLogs:
     def target_ends(self, target_keys: list[Key]) -> dict[Key, int]:
         return {k: self.ends[k] for k in target_keys if k in self.ends}
 
-    def target_low(self, target_key: Key) -> int:
-        records = self.target.get(target_key, [])
-        return records[0][0] if records else self.ends.get(target_key, 0)
-
-    def target_record(self, target_key: Key, offset: int) -> ScannedRecord | None:
-        return next((r for r in self.target.get(target_key, []) if r[0] >= offset), None)
+    def target_scan(self, starts: Mapping[Key, int], take: Any, deadline: float) -> set[Key]:
+        return _scan({k: self.target.get(k, []) for k in starts}, starts, take, deadline)
 
     def source_low(self, key: Key) -> int:
         records = self.reader.log.get(key, [])
         return records[0].offset() if records else 0
 
-    def source_records(self, key: Key, start: int) -> Iterator[ScannedRecord]:
-        return (scanned(r) for r in self.reader.log.get(key, []) if r.offset() >= start)
+    def source_scan(self, starts: Mapping[Key, int], take: Any, deadline: float) -> set[Key]:
+        return _scan({k: [scanned(r) for r in self.reader.log.get(k, [])] for k in starts},
+                     starts, take, deadline)
 
     def syncs(self, key: Key, target_topic: str) -> list[OffsetSync]:
         return [s for s in self.offset_syncs if (s.topic, s.partition) == key]
 
     def close(self) -> None:
         self.closed += 1
+
+
+def _scan(logs: Mapping[Key, list[ScannedRecord]], starts: Mapping[Key, int],
+          take: Any, deadline: float) -> set[Key]:
+    """A scan over in-memory partitions: each is read to its end or until ``take`` is done
+    (none once ``deadline`` passed)."""
+    if time.monotonic() > deadline:
+        return set()
+    for key, records in logs.items():
+        for record in records:
+            if record[0] >= starts[key] and not take(key, record):
+                break
+    return set(starts)

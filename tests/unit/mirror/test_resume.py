@@ -254,12 +254,13 @@ def test_without_a_commit_a_first_runs_copy_is_checked_from_both_log_starts(
     assert sent(h) == [4, 5, 6, 7, 8, 9] and counts(h) == (0, 4, 0, 1, 0)
 
 
-def test_without_a_commit_a_target_not_starting_at_zero_is_not_guessed(
+def test_without_a_commit_a_target_not_starting_at_zero_is_sent_again_said(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     reader = FakeReader(log={A0: [record(*A0, o) for o in range(10)]})
     target = [scanned(r) for r in reader.log[A0][:4]][1:]
     h, _ = taken(tmp_path, caplog, target, committed=None)
-    assert sent(h) == list(range(10)) and counts(h) == (0, 0, 0, 0, 0)
+    assert sent(h) == list(range(10)) and counts(h) == (0, 0, 0, 0, 1)
+    assert "but target offset 0 is not there" in warnings(caplog)[0]
 
 
 def test_a_target_partition_not_answering_is_compared_later_and_never_skipped(
@@ -312,3 +313,20 @@ def test_partitions_not_checked_within_the_budget_are_sent_again_said_once(
     assert ("here: 2 partition(s) taken were not checked within -1 s (e.g. target topic a "
             "partition 0): the 5 record(s) their target partitions hold past the committed "
             "positions are sent again") in warning
+
+
+def test_many_partitions_falling_back_are_named_up_to_a_few_then_summed(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Given 7 partitions whose targets hold a record past the commit that is not the source's
+    keys = [("a", p) for p in range(7)]
+    reader = FakeReader(log={k: [record(*k, o) for o in range(5)] for k in keys})
+    logs = FakeLogs(reader, target={k: [(3, b"x", b"x", (), 0)] for k in keys},
+                    ends={k: 4 for k in keys})
+    report = StreamReport("source", 0)
+    takeover = Takeover(lambda: logs, "here", lambda key: key, lambda: report)
+    assert takeover.starts({k: Taken(3, 3) for k in keys}) == {}
+    # Then 5 are named, the other 2 summed in one more line; all 7 counted
+    said = warnings(caplog)
+    assert len(said) == 6 and report.resumes_fallen_back == 7
+    assert said[-1].startswith("here: and 2 partition(s) more: the records their target "
+                               "partitions hold past the committed positions (2) are sent again")
