@@ -184,6 +184,7 @@ def test_kill_9_and_restart_loses_nothing(
                                               else [0]) < 10_000:
         time.sleep(0.05)
     mirror.stop(signal.SIGKILL)
+    time.sleep(1)  # (what the killed process had sent has landed by now)
     # Then the committed offsets are never ahead of what the target holds
     target_ends = end_offsets(clusters.target, topic_name)
     done = committed_with_metadata(clusters.source, group, topic_name, list(target_ends))

@@ -125,11 +125,19 @@ class PartitionScanner:
         left = {TopicPartition(t, p): (t, p) for t, p in starts}
         if not left:
             return set()
-        consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+        assigned = [TopicPartition(t, p, o) for (t, p), o in starts.items()]
+        consumer.assign(assigned)
+        # (a partition paused by an earlier scan stays paused through unassign and assign)
+        consumer.resume(assigned)
         finished: set[tuple[str, int]] = set()
         try:
             while len(finished) < len(starts) and time.monotonic() < deadline:
-                batch = consumer.consume(BATCH, min(1.0, max(0.0, deadline - time.monotonic())))
+                # (what is ready now, else wait for the first message: consume(n, t) alone
+                # waits the whole timeout for a short tail)
+                batch = consumer.consume(BATCH, 0)
+                if not batch:
+                    first = consumer.poll(min(1.0, max(0.0, deadline - time.monotonic())))
+                    batch = [first] if first is not None else []
                 done = []
                 for msg in batch:
                     key = (msg.topic(), msg.partition())
