@@ -122,8 +122,7 @@ class PartitionScanner:
         partitions done or ended before ``deadline`` (``time.monotonic()``); the others were
         not read to their end."""
         consumer = self._consumer
-        left = {TopicPartition(t, p): (t, p) for t, p in starts}
-        if not left:
+        if not starts:
             return set()
         assigned = [TopicPartition(t, p, o) for (t, p), o in starts.items()]
         consumer.assign(assigned)
