@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -79,12 +80,7 @@ class PartitionScanner:
         idle = 0.0
         try:
             while True:
-                # What is ready now; else wait for the first record (consume(n, t) alone
-                # would wait the whole timeout for every short tail).
-                batch = consumer.consume(BATCH, 0)
-                if not batch:
-                    first = consumer.poll(1.0)
-                    batch = [first] if first is not None else []
+                batch = _ready(consumer, 1.0)
                 if not batch:
                     idle += 1.0
                     if idle >= IDLE_TIMEOUT_S:
@@ -105,9 +101,7 @@ class PartitionScanner:
                     offset = msg.offset()
                     if offset >= end:
                         return
-                    headers = msg.headers()
-                    yield (offset, msg.key(), msg.value(),
-                           tuple(headers) if headers else (), msg.timestamp()[1])
+                    yield _scanned(msg)
                     if offset + 1 >= end:
                         return
         finally:
@@ -131,12 +125,7 @@ class PartitionScanner:
         finished: set[tuple[str, int]] = set()
         try:
             while len(finished) < len(starts) and time.monotonic() < deadline:
-                # (what is ready now, else wait for the first message: consume(n, t) alone
-                # waits the whole timeout for a short tail)
-                batch = consumer.consume(BATCH, 0)
-                if not batch:
-                    first = consumer.poll(min(1.0, max(0.0, deadline - time.monotonic())))
-                    batch = [first] if first is not None else []
+                batch = _ready(consumer, min(1.0, max(0.0, deadline - time.monotonic())))
                 done = []
                 for msg in batch:
                     key = (msg.topic(), msg.partition())
@@ -147,12 +136,8 @@ class PartitionScanner:
                         if error.code() != PARTITION_EOF:
                             raise translated(MirrorError, f"{self.label}: {key[0]}[{key[1]}]: "
                                              f"{error.str()}", error)
-                    else:
-                        headers = msg.headers()
-                        record = (msg.offset(), msg.key(), msg.value(),
-                                  tuple(headers) if headers else (), msg.timestamp()[1])
-                        if take(key, record):
-                            continue
+                    elif take(key, _scanned(msg)):
+                        continue
                     finished.add(key)
                     done.append(TopicPartition(*key))
                 if done:
@@ -164,6 +149,22 @@ class PartitionScanner:
     def close(self) -> None:
         """Release the consumer."""
         self._consumer.close()
+
+
+def _ready(consumer: Consumer, wait_s: float) -> list[Any]:
+    """What the consumer has ready now, else the first message within ``wait_s`` (consume(n,
+    t) alone would wait the whole timeout for every short tail)."""
+    batch: list[Any] = consumer.consume(BATCH, 0)
+    if batch:
+        return batch
+    first = consumer.poll(wait_s)
+    return [first] if first is not None else []
+
+
+def _scanned(msg: Any) -> ScannedRecord:
+    headers = msg.headers()
+    return (msg.offset(), msg.key(), msg.value(), tuple(headers) if headers else (),
+            msg.timestamp()[1])
 
 
 def read_to_end(
