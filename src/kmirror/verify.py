@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from kmirror.errors import BadInputError
-from kmirror.topics.naming import INTERNAL_TOPICS, PROVENANCE_HEADER
+from kmirror.topics.naming import INTERNAL_TOPICS, without_provenance
 
 Content = tuple[object, ...]  # (key, value, headers, timestamp_ms)
 LOOKAHEAD = 2_000
@@ -262,19 +262,12 @@ def verify_partition(
         t_low = _from_time(target, copy, partition, from_timestamp, t_low, t_high)
     result.source_range, result.target_range = (s_low, s_high), (t_low, t_high)
     counted = _counting(source.records(topic, partition, s_low, s_high), advance)
-    src: Iterator[Any] = ((o, (k, v, _own(h), ts)) for o, k, v, h, ts in counted)
-    dst: Iterator[Any] = ((o, (k, v, _own(h), ts)) for o, k, v, h, ts in
+    src: Iterator[Any] = ((o, (k, v, without_provenance(h), ts)) for o, k, v, h, ts in counted)
+    dst: Iterator[Any] = ((o, (k, v, without_provenance(h), ts)) for o, k, v, h, ts in
                           target.records(copy, partition, t_low, t_high))
     if s_low > 0 and from_timestamp is None:
         src, dst = _align(result, src, dst, s_low)
     return compare(result, src, dst)
-
-
-def _own(headers: Any) -> Any:
-    """Headers without kmirror's provenance mark (--provenance.header adds it on the way)."""
-    if not headers or not any(name == PROVENANCE_HEADER for name, _ in headers):
-        return headers
-    return tuple((name, value) for name, value in headers if name != PROVENANCE_HEADER)
 
 
 def _from_time(scanner: Scanner, topic: str, partition: int, ts: int, low: int,

@@ -47,7 +47,7 @@ from kmirror.errors import KmirrorError
 from kmirror.mirror.partitions import Key
 from kmirror.mirror.report import StreamReport
 from kmirror.offsets.syncs import OffsetSync
-from kmirror.topics.naming import PROVENANCE_HEADER
+from kmirror.topics.naming import PROVENANCE_HEADER, without_provenance
 
 _log = logging.getLogger("kmirror.stream")
 
@@ -417,11 +417,6 @@ def _provenance(headers: Headers) -> bytes | None:
     return None
 
 
-def _own(headers: Headers) -> tuple[tuple[str, bytes | None], ...]:
-    """Headers without kmirror's provenance mark (--provenance.header adds it on the way)."""
-    return tuple((n, v) for n, v in headers or () if n != PROVENANCE_HEADER)
-
-
 def _same(source: Record, target: Record | None, offset: int) -> None:
     """Raise NotProven unless the target record at ``offset`` is a copy of ``source``."""
     if target is None:
@@ -432,7 +427,7 @@ def _same(source: Record, target: Record | None, offset: int) -> None:
         if source[index] != target[index]:
             raise NotProven(f"the {name} of target offset {offset} differs from source "
                             f"offset {source[0]}'s")
-    if _own(source[3]) != _own(target[3]):
+    if without_provenance(source[3]) != without_provenance(target[3]):
         raise NotProven(f"the headers of target offset {offset} differ from source offset "
                         f"{source[0]}'s")
 

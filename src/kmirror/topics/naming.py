@@ -18,12 +18,20 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from kmirror.errors import ConfigError
 
 DEFAULT_SEPARATOR = "."
 PROVENANCE_HEADER = "kmirror.provenance"  # value: the alias of the cluster a record was born in
+
+
+def without_provenance(headers: Any) -> Any:
+    """Headers without kmirror's provenance mark (--provenance.header adds it on the way):
+    what a copy must equal its original in (``kmirror verify``, a takeover's check)."""
+    if not headers or not any(name == PROVENANCE_HEADER for name, _ in headers):
+        return headers
+    return tuple((name, value) for name, value in headers if name != PROVENANCE_HEADER)
 OFFSET_SYNCS_TOPIC = "kmirror.offset-syncs"  # kmirror's own, in the target: never mirrored
 LINEAGE_TOPIC = "kmirror.source-topics"  # which source topic each target topic copies (lineage.py)
 INTERNAL_TOPICS = frozenset({OFFSET_SYNCS_TOPIC, LINEAGE_TOPIC})
